@@ -1,0 +1,157 @@
+"""Settings: the ``SMSFLY`` dict in the site's settings, with defaults.
+
+Read through :data:`smsfly_settings`, which reads ``settings.SMSFLY`` on first use,
+validates it, caches it and forgets it when ``SMSFLY`` changes (so
+``override_settings(SMSFLY=...)`` works in tests)::
+
+    from django_smsfly.conf import smsfly_settings
+    smsfly_settings.API_URL
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTING_NAME = "SMSFLY"
+
+HTTP_BACKEND = "django_smsfly.backends.http.HTTPBackend"
+SANDBOX_BACKEND = "django_smsfly.backends.sandbox.SandboxBackend"
+
+#: Hosts SMS-fly serves the API from.
+API_URL_UA = "https://sms-fly.ua/api/v2/api.php"
+API_URL_PL = "https://sms-fly.pl/api/v2/api.php"
+
+#: Every setting and its default. Documented in docs/settings.rst.
+DEFAULTS: dict[str, Any] = {
+    # The key from SMS-fly's "API settings" page. Required unless the sandbox is used.
+    "API_KEY": None,
+    "API_URL": API_URL_UA,
+    "BACKEND": HTTP_BACKEND,
+    # Extra keyword arguments for the backend's constructor.
+    "BACKEND_OPTIONS": {},
+    # Seconds: one number for both, or (connect, read).
+    "TIMEOUT": (5.0, 30.0),
+    # Retries of requests that are safe to repeat (see docs/errors.rst).
+    "MAX_RETRIES": 3,
+    # Seconds before the first retry; doubled for each further one.
+    "RETRY_BACKOFF": 0.5,
+    # The longest a single wait may be, including a server's Retry-After.
+    "MAX_RETRY_WAIT": 30.0,
+    "SMS_SOURCE": None,
+    "VIBER_SOURCE": None,
+    "DEFAULT_REGION": "UA",
+    # Send "appversion" in the request's auth block so SMS-fly can tell the client.
+    "IDENTIFY": True,
+}
+
+
+class SmsFlySettings:
+    """Attribute access to the ``SMSFLY`` setting merged over :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        user = getattr(settings, SETTING_NAME, None) or {}
+        if not isinstance(user, Mapping):
+            raise ImproperlyConfigured(
+                f"settings.{SETTING_NAME} must be a dict, not {type(user).__name__}."
+            )
+        unknown = sorted(set(user) - set(DEFAULTS))
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(str(name).upper(), DEFAULTS, n=1)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ImproperlyConfigured(
+                f"Unknown key(s) in settings.{SETTING_NAME}: {', '.join(hints)}. "
+                f"Known keys: {', '.join(DEFAULTS)}."
+            )
+        values = {**DEFAULTS, **user}
+        values["TIMEOUT"] = _timeout(values["TIMEOUT"])
+        for name in ("MAX_RETRIES",):
+            if not isinstance(values[name], int) or values[name] < 0:
+                raise ImproperlyConfigured(f"{SETTING_NAME}['{name}'] must be an integer >= 0.")
+        for name in ("RETRY_BACKOFF", "MAX_RETRY_WAIT"):
+            values[name] = _non_negative(name, values[name])
+        for name in ("API_KEY", "SMS_SOURCE", "VIBER_SOURCE", "API_URL", "BACKEND"):
+            if values[name] is not None and not isinstance(values[name], str):
+                raise ImproperlyConfigured(f"{SETTING_NAME}['{name}'] must be a string.")
+        if not isinstance(values["BACKEND_OPTIONS"], Mapping):
+            raise ImproperlyConfigured(f"{SETTING_NAME}['BACKEND_OPTIONS'] must be a dict.")
+        region = values["DEFAULT_REGION"]
+        if not isinstance(region, str):
+            raise ImproperlyConfigured(f"{SETTING_NAME}['DEFAULT_REGION'] must be a string.")
+        values["DEFAULT_REGION"] = region.upper()
+        return values
+
+    def as_dict(self) -> dict[str, Any]:
+        """All settings, validated, with defaults filled in."""
+        with self._lock:
+            if self._cache is None:
+                self._cache = self._load()
+            return self._cache
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(name)
+        return self.as_dict()[name]
+
+    def reload(self) -> None:
+        """Forget the cached values; the next access reads ``settings.SMSFLY`` again."""
+        with self._lock:
+            self._cache = None
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """True when the configured backend is the sandbox (or a subclass path of it)."""
+        return bool(self.BACKEND == SANDBOX_BACKEND or "sandbox" in self.BACKEND.lower())
+
+    def __repr__(self) -> str:
+        # Never show the key, even partially.
+        try:
+            values = dict(self.as_dict())
+        except ImproperlyConfigured as exc:
+            return f"<SmsFlySettings invalid: {exc}>"
+        if values.get("API_KEY"):
+            values["API_KEY"] = "***"
+        return f"<SmsFlySettings {values!r}>"
+
+
+def _timeout(value: object) -> tuple[float, float]:
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        seconds = _non_negative("TIMEOUT", value)
+        return (seconds, seconds)
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return (_non_negative("TIMEOUT", value[0]), _non_negative("TIMEOUT", value[1]))
+    raise ImproperlyConfigured(
+        f"{SETTING_NAME}['TIMEOUT'] must be seconds or a (connect, read) pair, not {value!r}."
+    )
+
+
+def _non_negative(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or value < 0:
+        raise ImproperlyConfigured(f"{SETTING_NAME}['{name}'] must be a number >= 0.")
+    if name == "TIMEOUT" and value == 0:
+        raise ImproperlyConfigured(f"{SETTING_NAME}['TIMEOUT'] must be greater than 0.")
+    return float(value)
+
+
+#: The one settings object of the app.
+smsfly_settings = SmsFlySettings()
+
+
+@receiver(setting_changed)
+def _reload_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        smsfly_settings.reload()
