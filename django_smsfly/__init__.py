@@ -25,7 +25,15 @@ _LAZY = {
     "ViberContent": "django_smsfly.validation",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "SmsContent",
+    "SmsFlyClient",
+    "ViberContent",
+    "__version__",
+    "get_balance",
+    "get_balances",
+    "get_client",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from django_smsfly.client import SmsFlyClient

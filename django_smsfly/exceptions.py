@@ -129,9 +129,7 @@ class SmsFlyBadReply(SmsFlyTransportError):
         action: str | None = None,
         body: str | None = None,
     ) -> None:
-        super().__init__(
-            message, verdict=Verdict.UNKNOWN, http_status=http_status, action=action
-        )
+        super().__init__(message, verdict=Verdict.UNKNOWN, http_status=http_status, action=action)
         #: The start of the reply body (at most 500 characters), for diagnosis.
         self.body = body
 
@@ -190,8 +188,9 @@ class SmsFlyRateLimited(SmsFlyAPIError):
 
     transient = True
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.verdict = Verdict.NOT_SENT  # a 429 is a refusal, whatever else it says
         self.retry_after = retry_after

@@ -9,17 +9,23 @@ of the wrong type raises :class:`~django_smsfly.exceptions.SmsFlyBadReply`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django_smsfly.channels import Channel
 from django_smsfly.exceptions import SmsFlyBadReply
 from django_smsfly.statuses import Status
+
+logger = logging.getLogger("django_smsfly.client")
+
+_T = TypeVar("_T")
+_ReportT = TypeVar("_ReportT", bound="MessageReport")
 
 #: SMS-fly's local time, used for dates that arrive without an offset.
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -62,18 +68,29 @@ def parse_datetime(value: object, what: str) -> dt.datetime:
         tzinfo = KYIV
     try:
         return dt.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
             tzinfo=tzinfo,
         )
     except ValueError:
         raise SmsFlyBadReply(f"{what}: {value[:40]!r} is not a valid date") from None
 
 
-def _optional_datetime(data: Mapping[str, Any], key: str, what: str) -> dt.datetime | None:
-    value = data.get(key)
-    if value in (None, ""):
+def _lenient(parse: Callable[[object, str], _T], value: object, what: str) -> _T | None:
+    """Parse a field that is informative, not essential: a missing or malformed value
+    becomes ``None`` (and a warning) instead of failing a reply that otherwise succeeded.
+    """
+    if value is None or value == "":
         return None
-    return parse_datetime(value, what)
+    try:
+        return parse(value, what)
+    except SmsFlyBadReply as exc:
+        logger.warning("Ignoring a malformed field in an SMS-fly reply: %s", exc)
+        return None
 
 
 def _mapping(value: object, what: str) -> Mapping[str, Any]:
@@ -202,14 +219,13 @@ class ChannelResult:
         raw = data.get("status")
         if not isinstance(raw, str) or not raw:
             raise SmsFlyBadReply(f"{name}.status: expected a status string")
-        cost = data.get("cost")
         label = data.get("label")
         return cls(
             channel=channel,
             status=Status.parse(raw),
             raw_status=raw,
-            date=_optional_datetime(data, "date", f"{name}.date"),
-            cost=None if cost in (None, "") else parse_decimal(cost, f"{name}.cost"),
+            date=_lenient(parse_datetime, data.get("date"), f"{name}.date"),
+            cost=_lenient(parse_decimal, data.get("cost"), f"{name}.cost"),
             label=label if isinstance(label, str) and label else None,
         )
 
@@ -222,12 +238,12 @@ class MessageReport:
     message_id: str
     #: When the server produced the reply.
     date: dt.datetime | None
-    channels: Mapping[Channel, ChannelResult] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    channels: Mapping[Channel, ChannelResult] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any], date: dt.datetime | None) -> MessageReport:
+    def from_data(
+        cls: type[_ReportT], data: Mapping[str, Any], date: dt.datetime | None
+    ) -> _ReportT:
         """Build from the reply's ``data`` object; channels keep the reply's order."""
         message_id = data.get("messageID")
         if not isinstance(message_id, str) or not message_id:

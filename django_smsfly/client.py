@@ -1,0 +1,388 @@
+"""The SMS-fly API client: one method per API action, typed results, mapped errors.
+
+The client knows nothing of Django's ORM or settings: give it a key and a backend::
+
+    from django_smsfly.backends.http import HTTPBackend
+    from django_smsfly.client import SmsFlyClient
+
+    client = SmsFlyClient("my-api-key", backend=HTTPBackend(api_url=API_URL_UA))
+    client.get_balance()                      # Decimal("91.477")
+    result = client.send_sms("050 123 4567", "Your code: 1234", source="InfoCenter")
+    result.message_id                         # "FAPI00040A3AFA000002"
+
+In a Django site use :func:`django_smsfly.get_client`, which builds one from
+``settings.SMSFLY`` and shares it (and its connection pool) across the process.
+
+Every input is validated before a request is made; every reply is turned into a
+result or into exactly one :class:`~django_smsfly.exceptions.SmsFlyError` subclass here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django_smsfly import __version__
+from django_smsfly.backends.base import BaseBackend, RawReply, parse_retry_after, redact_text
+from django_smsfly.channels import Channel
+from django_smsfly.exceptions import (
+    SmsFlyAPIError,
+    SmsFlyAuthError,
+    SmsFlyBadReply,
+    SmsFlyError,
+    SmsFlyInsufficientFunds,
+    SmsFlyInvalidRequest,
+    SmsFlyMessageNotFound,
+    SmsFlyRateLimited,
+    SmsFlyServerError,
+    SmsFlyValidationError,
+)
+from django_smsfly.results import (
+    Balances,
+    PriceList,
+    SendResult,
+    Sources,
+    StatusResult,
+    parse_datetime,
+    parse_decimal,
+)
+from django_smsfly.validation import (
+    SmsContent,
+    ViberContent,
+    build_send_data,
+    validate_channels,
+)
+
+logger = logging.getLogger("django_smsfly.client")
+
+#: Identifies this library in ``auth.appversion`` and the ``User-Agent``.
+APP_VERSION = f"django-smsfly/{__version__}"
+
+_ALL_CHANNELS = (Channel.SMS, Channel.VIBER)
+_FUNDS_CODES = frozenset({"INSUFFICIENTFUND", "INSUFFICIENTFUNDS"})
+_AUTH_CODES = frozenset({"FORBIDDEN", "INVKEY", "INVAUTH", "AUTH"})
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A validated SENDMESSAGE request, ready to send (see :meth:`SmsFlyClient.prepare`).
+
+    Storing this before sending lets a caller record exactly what went out.
+    """
+
+    recipient: str
+    channels: tuple[Channel, ...]
+    #: The request's ``data`` object, exactly as it will be sent.
+    data: Mapping[str, Any]
+
+
+class SmsFlyClient:
+    """A client for SMS-fly's JSON API v2.04.
+
+    :param api_key: the key from SMS-fly's "API settings" page.
+    :param backend: where requests go (:class:`~django_smsfly.backends.http.HTTPBackend`
+        or :class:`~django_smsfly.backends.sandbox.SandboxBackend`).
+    :param default_region: country for numbers written without a country code.
+    :param sms_source: sender name used when a send does not name one (SMS).
+    :param viber_source: sender name used when a send does not name one (Viber).
+    :param appversion: sent as ``auth.appversion`` so SMS-fly can tell the client;
+        ``None`` sends nothing.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        backend: BaseBackend,
+        default_region: str = "UA",
+        sms_source: str | None = None,
+        viber_source: str | None = None,
+        appversion: str | None = APP_VERSION,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("SmsFlyClient needs a non-empty api_key")
+        self._api_key = api_key
+        self.backend = backend
+        self.default_region = default_region
+        self.sms_source = sms_source
+        self.viber_source = viber_source
+        self.appversion = appversion
+
+    def __repr__(self) -> str:
+        return f"<SmsFlyClient backend={self.backend!r}>"
+
+    # -- the one request path ---------------------------------------------------------
+
+    def request(self, action: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Send one action and return the reply's ``data`` object, or raise.
+
+        This is the single place where replies become data or exceptions; the typed
+        methods below build ``data`` and read the result.
+        """
+        return self._exchange(action, data)[0]
+
+    def _exchange(
+        self, action: str, data: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dt.datetime | None]:
+        """Like :meth:`request`, also returning the reply's own date."""
+        auth: dict[str, str] = {"key": self._api_key}
+        if self.appversion:
+            auth["appversion"] = self.appversion
+        body = {"auth": auth, "action": action, "data": dict(data or {})}
+        try:
+            raw = self.backend.send(body)
+        except SmsFlyError as exc:
+            # Backends build their own texts; this is a last guard against the key.
+            exc.message = redact_text(exc.message, self._api_key)
+            exc.args = (exc.message,)
+            raise
+        return self._read_reply(action, raw), _reply_date(raw.body)
+
+    def _read_reply(self, action: str, raw: RawReply) -> dict[str, Any]:
+        status = raw.http_status
+        body = raw.body
+        if not isinstance(body, Mapping):
+            raise self._error_without_body(action, raw)
+        success = body.get("success")
+        if success in (1, "1", True) and status < 400:
+            data = body.get("data")
+            if not isinstance(data, Mapping):
+                raise SmsFlyBadReply(
+                    f"{action}: the reply has no data object", http_status=status, action=action
+                )
+            return dict(data)
+        if success in (0, "0", False) or status >= 400:
+            raise self._api_error(action, raw, body)
+        raise SmsFlyBadReply(
+            f"{action}: the reply has no 'success' flag", http_status=status, action=action
+        )
+
+    def _error_without_body(self, action: str, raw: RawReply) -> SmsFlyError:
+        status = raw.http_status
+        text = redact_text(raw.text.strip(), self._api_key)
+        kwargs: dict[str, Any] = {
+            "http_status": status,
+            "action": action,
+            "description": text[:200],
+        }
+        if status == 429:
+            return SmsFlyRateLimited(
+                f"{action}: rate limited by SMS-fly (HTTP 429)",
+                retry_after=parse_retry_after(raw.headers.get("retry-after")),
+                **kwargs,
+            )
+        if status == 403:
+            return SmsFlyAuthError(f"{action}: access denied (HTTP 403)", **kwargs)
+        if status >= 500:
+            return SmsFlyServerError(f"{action}: SMS-fly server error (HTTP {status})", **kwargs)
+        if status >= 400:
+            return SmsFlyInvalidRequest(f"{action}: request refused (HTTP {status})", **kwargs)
+        what = "an empty reply" if not text else "a reply that is not JSON"
+        return SmsFlyBadReply(
+            f"{action}: {what} (HTTP {status})", http_status=status, action=action, body=text
+        )
+
+    def _api_error(self, action: str, raw: RawReply, body: Mapping[str, Any]) -> SmsFlyAPIError:
+        error = body.get("error")
+        error = error if isinstance(error, Mapping) else {}
+        code = error.get("code")
+        code = code.strip().upper() if isinstance(code, str) and code.strip() else None
+        description = error.get("description")
+        description = (
+            redact_text(description, self._api_key) if isinstance(description, str) else ""
+        )
+        status = raw.http_status
+        kwargs: dict[str, Any] = {
+            "code": code,
+            "description": description,
+            "http_status": status,
+            "reply": body,
+            "action": action,
+        }
+        label = f"{action}: {code or f'HTTP {status}'}" + (
+            f": {description}" if description else ""
+        )
+        cls: type[SmsFlyAPIError]
+        if status == 429:
+            return SmsFlyRateLimited(
+                label, retry_after=parse_retry_after(raw.headers.get("retry-after")), **kwargs
+            )
+        if status == 403 or code in _AUTH_CODES:
+            cls = SmsFlyAuthError
+        elif code in _FUNDS_CODES:
+            cls = SmsFlyInsufficientFunds
+        elif code == "INVMSGID":
+            cls = SmsFlyMessageNotFound
+        elif (code or "").startswith("INV") or status in (400, 422):
+            cls = SmsFlyInvalidRequest
+        elif status >= 500:
+            cls = SmsFlyServerError
+        else:
+            cls = SmsFlyAPIError
+        return cls(label, **kwargs)
+
+    # -- balance ----------------------------------------------------------------------
+
+    def get_balance(self) -> Decimal:
+        """The account balance (GETBALANCE)."""
+        data = self.request("GETBALANCE")
+        return parse_decimal(data.get("balance"), "balance")
+
+    def get_balance_ext(self) -> Balances:
+        """The SMS and Viber balances (GETBALANCEEXT)."""
+        return Balances.from_data(self.request("GETBALANCEEXT"))
+
+    # -- sender names and prices ------------------------------------------------------
+
+    def get_sources(self, channels: Iterable[Channel | str] = _ALL_CHANNELS) -> Sources:
+        """Sender names the account may use (GETSOURCES)."""
+        return Sources.from_data(self.request("GETSOURCES", {"channels": _wire(channels)}))
+
+    def get_price_list(
+        self, mcc: str | int = "255", channels: Iterable[Channel | str] = _ALL_CHANNELS
+    ) -> PriceList:
+        """Prices for every network of one country (GETPRICELIST). 255 is Ukraine."""
+        data = {"channels": _wire(channels), "mcc": _code(mcc, "mcc")}
+        return PriceList.from_data(self.request("GETPRICELIST", data), "pricelist")
+
+    def get_price(
+        self,
+        mcc: str | int,
+        mnc: str | int,
+        channels: Iterable[Channel | str] = _ALL_CHANNELS,
+    ) -> PriceList:
+        """Prices for one network (GETPRICE)."""
+        data = {"channels": _wire(channels), "mcc": _code(mcc, "mcc"), "mnc": _code(mnc, "mnc")}
+        return PriceList.from_data(self.request("GETPRICE", data), "price")
+
+    # -- sending ----------------------------------------------------------------------
+
+    def prepare(
+        self,
+        recipient: object,
+        *,
+        channels: Iterable[Channel | str] | str,
+        sms: SmsContent | Mapping[str, Any] | None = None,
+        viber: ViberContent | Mapping[str, Any] | None = None,
+    ) -> PreparedMessage:
+        """Validate a message and build its request without sending anything.
+
+        Raises :class:`~django_smsfly.exceptions.SmsFlyValidationError` naming the field.
+        """
+        data = build_send_data(
+            recipient,
+            channels=channels,
+            sms=sms,  # type: ignore[arg-type]  # mappings are coerced by build_send_data
+            viber=viber,  # type: ignore[arg-type]
+            region=self.default_region,
+            sms_source=self.sms_source,
+            viber_source=self.viber_source,
+        )
+        return PreparedMessage(
+            recipient=data["recipient"],
+            channels=tuple(Channel(c) for c in data["channels"]),
+            data=data,
+        )
+
+    def send_prepared(self, message: PreparedMessage) -> SendResult:
+        """Send a message built by :meth:`prepare` (SENDMESSAGE)."""
+        data, date = self._exchange("SENDMESSAGE", message.data)
+        return SendResult.from_data(data, date)
+
+    def send_message(
+        self,
+        recipient: object,
+        *,
+        channels: Iterable[Channel | str] | str,
+        sms: SmsContent | Mapping[str, Any] | None = None,
+        viber: ViberContent | Mapping[str, Any] | None = None,
+    ) -> SendResult:
+        """Send a message over one or more channels, in fallback order (SENDMESSAGE)."""
+        return self.send_prepared(self.prepare(recipient, channels=channels, sms=sms, viber=viber))
+
+    def send_sms(
+        self,
+        recipient: object,
+        text: str,
+        *,
+        source: str | None = None,
+        ttl: int | None = None,
+        flash: bool = False,
+    ) -> SendResult:
+        """Send an SMS."""
+        content = SmsContent(text=text, source=source, ttl=ttl, flash=flash)
+        return self.send_message(recipient, channels=[Channel.SMS], sms=content)
+
+    def send_viber(
+        self,
+        recipient: object,
+        *,
+        text: str | None = None,
+        image: str | None = None,
+        button_caption: str | None = None,
+        button_url: str | None = None,
+        source: str | None = None,
+        ttl: int | None = None,
+        sms_text: str | None = None,
+        sms_source: str | None = None,
+        sms_ttl: int | None = None,
+    ) -> SendResult:
+        """Send a Viber message; with ``sms_text`` an SMS follows if Viber fails."""
+        viber = ViberContent(
+            text=text,
+            image=image,
+            button_caption=button_caption,
+            button_url=button_url,
+            source=source,
+            ttl=ttl,
+        )
+        if sms_text is None:
+            if sms_source is not None or sms_ttl is not None:
+                raise SmsFlyValidationError(
+                    "sms_source and sms_ttl need sms_text (the SMS fallback)", field="sms_text"
+                )
+            return self.send_message(recipient, channels=[Channel.VIBER], viber=viber)
+        sms = SmsContent(text=sms_text, source=sms_source, ttl=sms_ttl)
+        return self.send_message(
+            recipient, channels=[Channel.VIBER, Channel.SMS], viber=viber, sms=sms
+        )
+
+    # -- statuses ---------------------------------------------------------------------
+
+    def get_message_status(self, message_id: str) -> StatusResult:
+        """The current per-channel status of one message (GETMESSAGESTATUS)."""
+        if not isinstance(message_id, str) or not message_id.strip():
+            raise SmsFlyValidationError("a message id is required", field="message_id")
+        data, date = self._exchange("GETMESSAGESTATUS", {"messageID": message_id.strip()})
+        return StatusResult.from_data(data, date)
+
+    def close(self) -> None:
+        """Release the backend's connections."""
+        self.backend.close()
+
+
+def _wire(channels: Iterable[Channel | str]) -> list[str]:
+    return [c.value for c in validate_channels(channels)]
+
+
+def _code(value: str | int, field: str) -> str:
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 3:
+        raise SmsFlyValidationError(f"must be 1 to 3 digits, not {value!r}", field=field)
+    return text
+
+
+def _reply_date(body: object) -> dt.datetime | None:
+    # The envelope's date is informative only (channel dates carry the facts), so a
+    # malformed one is dropped rather than failing a reply that otherwise succeeded.
+    value = body.get("date") if isinstance(body, Mapping) else None
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value, "date")
+        except SmsFlyBadReply:
+            return None
+    return None

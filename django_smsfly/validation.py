@@ -1,0 +1,278 @@
+"""Checking what will be sent, before anything is sent.
+
+Every rule of the API document that can be checked locally is checked here, so bad
+input costs nothing and fails with a :class:`~django_smsfly.exceptions.SmsFlyValidationError`
+naming the field. The functions are pure (no settings, no I/O): the client passes in
+the region and default sender names it was configured with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+from django_smsfly.channels import Channel
+from django_smsfly.exceptions import SmsFlyValidationError
+
+#: Message lifetime bounds, in minutes (document: 1 to 1440).
+TTL_MIN, TTL_MAX = 1, 1440
+VIBER_TEXT_MAX = 1000
+BUTTON_CAPTION_MAX = 30
+
+_MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+_ContentT = TypeVar("_ContentT", "SmsContent", "ViberContent")
+_https_url = URLValidator(schemes=["https"])
+_web_url = URLValidator(schemes=["http", "https"])
+
+
+@dataclass(frozen=True)
+class SmsContent:
+    """The SMS part of a message."""
+
+    text: str
+    #: Sender name; ``None`` takes the client's default (``SMSFLY["SMS_SOURCE"]``).
+    source: str | None = None
+    #: Lifetime in minutes (1–1440); ``None`` leaves SMS-fly's default.
+    ttl: int | None = None
+    #: A flash SMS is shown on screen at once and not stored.
+    flash: bool = False
+
+
+@dataclass(frozen=True)
+class ViberContent:
+    """The Viber part of a message.
+
+    Allowed combinations: text; image; text and button; text, button and image.
+    """
+
+    text: str | None = None
+    #: An ``https://`` URL of the picture to show. django-smsfly never fetches it.
+    image: str | None = None
+    button_caption: str | None = None
+    button_url: str | None = None
+    #: Sender name; ``None`` takes the client's default (``SMSFLY["VIBER_SOURCE"]``).
+    source: str | None = None
+    #: Lifetime in minutes (1–1440); ``None`` leaves SMS-fly's default.
+    ttl: int | None = None
+
+
+def normalize_recipient(value: object, region: str = "UA") -> str:
+    """Return a mobile number as international digits without ``+`` (``380501234567``).
+
+    Accepts any written form (``+380 (50) 123-45-67``, ``050 123 4567``,
+    ``380501234567``); a number without a country code is read in ``region``.
+    Raises :class:`SmsFlyValidationError` for anything that is not a valid mobile number.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise SmsFlyValidationError("expected a phone number string", field="recipient")
+    text = str(value).strip()
+    if not text:
+        raise SmsFlyValidationError("a recipient is required", field="recipient")
+    if len(text) > 40:
+        raise SmsFlyValidationError("is not a phone number", field="recipient")
+    number = _parse_phone(text, region)
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise SmsFlyValidationError(f"{text!r} is not a valid phone number", field="recipient")
+    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        raise SmsFlyValidationError(f"{text!r} is not a mobile number", field="recipient")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def _parse_phone(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    candidates = [text]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    # "380501234567" (the API's own form) and "00380..." carry their country code but
+    # no "+": read them as international when the national reading is not valid.
+    if not text.startswith("+") and digits:
+        candidates.append("+" + (digits[2:] if digits.startswith("00") else digits))
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return number
+    return None
+
+
+def validate_channels(channels: Iterable[Channel | str] | str) -> tuple[Channel, ...]:
+    """Return channels as an ordered, duplicate-free tuple; the order is the fallback order."""
+    if isinstance(channels, str | Channel):
+        channels = [channels]
+    result: list[Channel] = []
+    for item in channels:
+        try:
+            channel = Channel(item)
+        except ValueError:
+            allowed = ", ".join(c.value for c in Channel)
+            raise SmsFlyValidationError(
+                f"unknown channel {item!r} (allowed: {allowed})", field="channels"
+            ) from None
+        if channel in result:
+            raise SmsFlyValidationError(f"{channel.value!r} is listed twice", field="channels")
+        result.append(channel)
+    if not result:
+        raise SmsFlyValidationError("at least one channel is required", field="channels")
+    return tuple(result)
+
+
+def validate_ttl(ttl: object, field: str) -> int | None:
+    """Return a lifetime in minutes, or ``None`` when not given."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int):
+        raise SmsFlyValidationError("must be a whole number of minutes", field=field)
+    if not TTL_MIN <= ttl <= TTL_MAX:
+        raise SmsFlyValidationError(
+            f"must be between {TTL_MIN} and {TTL_MAX} minutes, not {ttl}", field=field
+        )
+    return ttl
+
+
+def _source(source: str | None, default: str | None, channel: Channel) -> str:
+    value = source if source is not None else default
+    if not isinstance(value, str) or not value.strip():
+        setting = "SMS_SOURCE" if channel is Channel.SMS else "VIBER_SOURCE"
+        raise SmsFlyValidationError(
+            f"no sender name: pass source= or set SMSFLY['{setting}']",
+            field=f"{channel.value}.source",
+        )
+    return value.strip()
+
+
+def sms_block(content: SmsContent, default_source: str | None) -> dict[str, Any]:
+    """Validate SMS content and return the ``sms`` object of a SENDMESSAGE request."""
+    if not isinstance(content.text, str) or not content.text.strip():
+        raise SmsFlyValidationError("the SMS text must not be empty", field="sms.text")
+    block: dict[str, Any] = {"source": _source(content.source, default_source, Channel.SMS)}
+    ttl = validate_ttl(content.ttl, "sms.ttl")
+    if ttl is not None:
+        block["ttl"] = ttl
+    if content.flash:
+        block["flash"] = 1
+    block["text"] = content.text
+    return block
+
+
+def viber_block(content: ViberContent, default_source: str | None) -> dict[str, Any]:
+    """Validate Viber content and return the ``viber`` object of a SENDMESSAGE request."""
+    text = content.text
+    if text is not None and (not isinstance(text, str) or not text.strip()):
+        raise SmsFlyValidationError("the Viber text must not be empty", field="viber.text")
+    if text is not None and len(text) > VIBER_TEXT_MAX:
+        raise SmsFlyValidationError(
+            f"at most {VIBER_TEXT_MAX} characters, got {len(text)}", field="viber.text"
+        )
+    has_button = content.button_caption is not None or content.button_url is not None
+    if has_button:
+        _check_button(content.button_caption, content.button_url)
+    if content.image is not None:
+        _check_url(content.image, _https_url, "viber.image", "an https:// URL")
+    # The document allows: text; image; text+button; text+button+image.
+    if text is None and content.image is None:
+        raise SmsFlyValidationError("a Viber message needs a text or an image", field="viber")
+    if has_button and text is None:
+        raise SmsFlyValidationError("a button needs a text beside it", field="viber.button")
+    if text is not None and content.image is not None and not has_button:
+        raise SmsFlyValidationError(
+            "text with an image needs a button too (allowed: text; image; text+button; "
+            "text+button+image)",
+            field="viber.image",
+        )
+    block: dict[str, Any] = {"source": _source(content.source, default_source, Channel.VIBER)}
+    ttl = validate_ttl(content.ttl, "viber.ttl")
+    if ttl is not None:
+        block["ttl"] = ttl
+    if text is not None:
+        block["text"] = text
+    if has_button:
+        block["button"] = {"caption": content.button_caption, "url": content.button_url}
+    if content.image is not None:
+        block["image"] = content.image
+    return block
+
+
+def _check_button(caption: object, url: object) -> None:
+    if not isinstance(caption, str) or not caption.strip():
+        raise SmsFlyValidationError("a button needs a caption", field="viber.button_caption")
+    if len(caption) > BUTTON_CAPTION_MAX:
+        raise SmsFlyValidationError(
+            f"at most {BUTTON_CAPTION_MAX} characters, got {len(caption)}",
+            field="viber.button_caption",
+        )
+    if url is None:
+        raise SmsFlyValidationError("a button needs a URL", field="viber.button_url")
+    _check_url(url, _web_url, "viber.button_url", "an http:// or https:// URL")
+
+
+def _check_url(value: object, validator: URLValidator, field: str, expected: str) -> None:
+    if not isinstance(value, str):
+        raise SmsFlyValidationError(f"must be {expected}", field=field)
+    try:
+        validator(value)
+    except ValidationError:
+        raise SmsFlyValidationError(
+            f"must be {expected}, not {value[:80]!r}", field=field
+        ) from None
+
+
+def build_send_data(
+    recipient: object,
+    *,
+    channels: Iterable[Channel | str] | str,
+    sms: SmsContent | None = None,
+    viber: ViberContent | None = None,
+    region: str = "UA",
+    sms_source: str | None = None,
+    viber_source: str | None = None,
+) -> dict[str, Any]:
+    """Validate a whole message and return the ``data`` object of a SENDMESSAGE request.
+
+    Each listed channel needs its content; content for a channel that is not listed is
+    refused too, since SMS-fly would silently ignore it.
+    """
+    order = validate_channels(channels)
+    data: dict[str, Any] = {
+        "recipient": normalize_recipient(recipient, region),
+        "channels": [c.value for c in order],
+    }
+    sms_content = _coerce(sms, SmsContent, Channel.SMS, order)
+    viber_content = _coerce(viber, ViberContent, Channel.VIBER, order)
+    for channel in order:
+        if channel is Channel.VIBER and viber_content is not None:
+            data["viber"] = viber_block(viber_content, viber_source)
+        elif sms_content is not None:
+            data["sms"] = sms_block(sms_content, sms_source)
+    return data
+
+
+def _coerce(
+    content: object, kind: type[_ContentT], channel: Channel, order: tuple[Channel, ...]
+) -> _ContentT | None:
+    """Accept the content dataclass or a mapping of its fields; check it matches ``order``."""
+    if channel in order and content is None:
+        raise SmsFlyValidationError(
+            f"the {channel.value!r} channel is listed but has no content", field=channel.value
+        )
+    if channel not in order and content is not None:
+        raise SmsFlyValidationError(
+            f"content given for {channel.value!r}, which is not among the channels",
+            field=channel.value,
+        )
+    if content is None or isinstance(content, kind):
+        return content
+    if isinstance(content, Mapping):
+        try:
+            return kind(**content)
+        except TypeError as exc:
+            raise SmsFlyValidationError(str(exc), field=channel.value) from None
+    raise SmsFlyValidationError(
+        f"expected {kind.__name__} or a dict, got {type(content).__name__}", field=channel.value
+    )
