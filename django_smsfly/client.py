@@ -20,6 +20,7 @@ result or into exactly one :class:`~django_smsfly.exceptions.SmsFlyError` subcla
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -135,12 +136,12 @@ class SmsFlyClient:
         body = {"auth": auth, "action": action, "data": dict(data or {})}
         try:
             raw = self.backend.send(body)
+            return self._read_reply(action, raw), _reply_date(raw.body)
         except SmsFlyError as exc:
-            # Backends build their own texts; this is a last guard against the key.
-            exc.message = redact_text(exc.message, self._api_key)
-            exc.args = (exc.message,)
+            # Texts come from backends and servers; whatever they echo, the key never
+            # leaves in an exception.
+            _scrub_exception(exc, self._api_key)
             raise
-        return self._read_reply(action, raw), _reply_date(raw.body)
 
     def _read_reply(self, action: str, raw: RawReply) -> dict[str, Any]:
         status = raw.http_status
@@ -163,7 +164,7 @@ class SmsFlyClient:
 
     def _error_without_body(self, action: str, raw: RawReply) -> SmsFlyError:
         status = raw.http_status
-        text = redact_text(raw.text.strip(), self._api_key)
+        text = raw.text.strip()
         kwargs: dict[str, Any] = {
             "http_status": status,
             "action": action,
@@ -192,9 +193,7 @@ class SmsFlyClient:
         code = error.get("code")
         code = code.strip().upper() if isinstance(code, str) and code.strip() else None
         description = error.get("description")
-        description = (
-            redact_text(description, self._api_key) if isinstance(description, str) else ""
-        )
+        description = description if isinstance(description, str) else ""
         status = raw.http_status
         kwargs: dict[str, Any] = {
             "code": code,
@@ -386,3 +385,23 @@ def _reply_date(body: object) -> dt.datetime | None:
         except SmsFlyBadReply:
             return None
     return None
+
+
+def _scrub(value: Any, secret: str) -> Any:
+    if isinstance(value, enum.Enum):
+        return value  # a Verdict is a str too, and must stay what it is
+    if isinstance(value, str):
+        return redact_text(value, secret)
+    if isinstance(value, Mapping):
+        return {_scrub(k, secret): _scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub(v, secret) for v in value)
+    return value
+
+
+def _scrub_exception(exc: SmsFlyError, secret: str) -> None:
+    """Remove ``secret`` from every text an exception carries."""
+    for name, value in list(vars(exc).items()):
+        if isinstance(value, str | Mapping | list | tuple):
+            setattr(exc, name, _scrub(value, secret))
+    exc.args = tuple(_scrub(a, secret) for a in exc.args)

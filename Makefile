@@ -1,0 +1,76 @@
+# django-smsfly developer commands. The README's quick start is `make demo` and `make test`.
+#
+#   make demo       run the example site (SQLite + sandbox backend, no API key, no network)
+#   make test       run the whole test suite: Django 6.1 on Python 3.12 and Django 5.2 on
+#                   Python 3.10, on SQLite, and on PostgreSQL too when DATABASE_URL is set
+#   make lint       ruff check + ruff format --check
+#   make typecheck  mypy --strict with django-stubs
+#   make docs       build the Sphinx docs with warnings as errors
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY_NEW ?= $(shell scripts/find-python 3.12 --at-least)
+PY_OLD ?= $(shell scripts/find-python 3.10 --at-least)
+
+VENV     := .venv
+VENV_OLD := .venv-dj52
+PIP_FLAGS := --quiet --disable-pip-version-check
+PYTEST_ARGS ?=
+DEMO_ADDR ?= 127.0.0.1:8000
+
+.PHONY: help demo test test-new test-old lint typecheck docs clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+# A virtualenv is rebuilt when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PY_NEW)" || { echo "Python >= 3.12 is required for $(VENV)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PY_NEW) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[dev]' 'Django>=6.1,<6.2'
+	touch $@
+
+$(VENV_OLD)/.installed: pyproject.toml
+	@test -n "$(PY_OLD)" || { echo "Python >= 3.10 is required for $(VENV_OLD)"; exit 1; }
+	test -x $(VENV_OLD)/bin/python || $(PY_OLD) -m venv $(VENV_OLD)
+	$(VENV_OLD)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV_OLD)/bin/pip install $(PIP_FLAGS) -e '.[test]' 'Django>=5.2,<5.3'
+	touch $@
+
+demo: $(VENV)/.installed
+	cd example_project && ../$(VENV)/bin/python manage.py migrate --no-input
+	cd example_project && ../$(VENV)/bin/python bootstrap.py
+	cd example_project && ../$(VENV)/bin/python manage.py runserver $(DEMO_ADDR)
+
+# Each leg runs on SQLite; with DATABASE_URL set it runs on that database as well.
+define run_suite
+	@echo "== $(2): SQLite"
+	env -u DATABASE_URL $(1)/bin/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$DATABASE_URL" ]; then \
+		echo "== $(2): $${DATABASE_URL%%://*}"; \
+		$(1)/bin/python -m pytest $(PYTEST_ARGS); \
+	fi
+endef
+
+test: test-new test-old
+
+test-new: $(VENV)/.installed
+	$(call run_suite,$(VENV),Django 6.1 / Python 3.12)
+
+test-old: $(VENV_OLD)/.installed
+	$(call run_suite,$(VENV_OLD),Django 5.2 / Python 3.10)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+docs: $(VENV)/.installed
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+clean:
+	rm -rf $(VENV) $(VENV_OLD) docs/_build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,31 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import responses
+
+from django_smsfly.backends.http import HTTPBackend
+from django_smsfly.client import SmsFlyClient
+
+API_URL = "https://sms-fly.ua/api/v2/api.php"
+API_KEY = "0123456789abcdef0123456789abcdef0123"  # 36 characters, like a real key
+
+
+@pytest.fixture
+def mocked() -> Iterator[responses.RequestsMock]:
+    """`responses` active for the test; unmatched requests fail instead of leaving."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def client(mocked: responses.RequestsMock) -> Iterator[SmsFlyClient]:
+    """A client on the real HTTP backend, with retries that do not sleep."""
+    waits: list[float] = []
+    backend = HTTPBackend(api_url=API_URL, timeout=(2.0, 5.0), sleep=waits.append)
+    smsfly = SmsFlyClient(API_KEY, backend=backend, sms_source="InfoCenter", viber_source="Promo")
+    yield smsfly
+    smsfly.close()
