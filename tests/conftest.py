@@ -29,3 +29,15 @@ def client(mocked: responses.RequestsMock) -> Iterator[SmsFlyClient]:
     smsfly = SmsFlyClient(API_KEY, backend=backend, sms_source="InfoCenter", viber_source="Promo")
     yield smsfly
     smsfly.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox() -> Iterator[None]:
+    """Each test starts with the process-wide sandbox and shared client as new."""
+    from django_smsfly.backends.sandbox import get_simulator
+    from django_smsfly.services import reset_client
+
+    get_simulator().reset()
+    reset_client()
+    yield
+    reset_client()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "Europe/Kyiv"

@@ -1452,7 +1452,17 @@ class SandboxBackend(BaseBackend):
             max_retry_wait=max_retry_wait,
         )
         #: The simulator that answers this backend's requests.
-        self.simulator = simulator if simulator is not None else get_simulator()
+        if simulator is None:
+            # The shared simulator takes the whole configuration each time, so options
+            # removed from the settings fall back to their defaults instead of lingering.
+            simulator = get_simulator()
+            full = _defaults()
+            given: Mapping[str, Any] = options
+            for name, value in given.items():
+                is_table = name in {"sources", "prices"} and isinstance(value, Mapping)
+                full[name] = {**full[name], **value} if is_table else value
+            options = full  # type: ignore[assignment]
+        self.simulator = simulator
         self.simulator.configure(**options)
 
     def send(self, body: Mapping[str, Any]) -> RawReply:
