@@ -51,6 +51,14 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_REGION": "UA",
     # Send "appversion" in the request's auth block so SMS-fly can tell the client.
     "IDENTIFY": True,
+    # Status sync: messages claimed per batch, parallel status requests, and the most
+    # status requests per second (SMS-fly answers bursts with HTTP 429).
+    "SYNC_BATCH_SIZE": 100,
+    "SYNC_CONCURRENCY": 4,
+    "SYNC_RATE_LIMIT": 10.0,
+    # How many times a message refused for a passing reason (HTTP 429, no connection)
+    # is tried before it is marked failed.
+    "SEND_MAX_ATTEMPTS": 5,
 }
 
 
@@ -79,10 +87,18 @@ class SmsFlySettings:
             )
         values = {**DEFAULTS, **user}
         values["TIMEOUT"] = _timeout(values["TIMEOUT"])
-        for name in ("MAX_RETRIES",):
-            if not isinstance(values[name], int) or values[name] < 0:
-                raise ImproperlyConfigured(f"{SETTING_NAME}['{name}'] must be an integer >= 0.")
-        for name in ("RETRY_BACKOFF", "MAX_RETRY_WAIT"):
+        for name, minimum in (
+            ("MAX_RETRIES", 0),
+            ("SYNC_BATCH_SIZE", 1),
+            ("SYNC_CONCURRENCY", 1),
+            ("SEND_MAX_ATTEMPTS", 1),
+        ):
+            value = values[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ImproperlyConfigured(
+                    f"{SETTING_NAME}['{name}'] must be an integer >= {minimum}."
+                )
+        for name in ("RETRY_BACKOFF", "MAX_RETRY_WAIT", "SYNC_RATE_LIMIT"):
             values[name] = _non_negative(name, values[name])
         for name in ("API_KEY", "SMS_SOURCE", "VIBER_SOURCE", "API_URL", "BACKEND"):
             if values[name] is not None and not isinstance(values[name], str):

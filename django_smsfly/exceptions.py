@@ -47,6 +47,20 @@ class SmsFlyError(Exception):
         super().__init__(message)
         self.message = message
 
+    #: A short code for this kind of failure, stored on the message when no API code exists.
+    default_code = "ERROR"
+
+    @property
+    def error_code(self) -> str:
+        """The API's error code when there is one, else a short code for the failure."""
+        code = getattr(self, "code", None)
+        if code:
+            return str(code)
+        http_status = getattr(self, "http_status", None)
+        if http_status and self.default_code in {"ERROR", "API_ERROR", "SERVER_ERROR"}:
+            return f"HTTP_{http_status}"
+        return self.default_code
+
     @property
     def safe_to_retry(self) -> bool:
         """True when repeating the request later can neither duplicate nor be pointless."""
@@ -61,6 +75,8 @@ class SmsFlyValidationError(SmsFlyError, ValueError):
 
     :attr:`field` names the offending argument (``"recipient"``, ``"viber.button"``...).
     """
+
+    default_code = "VALIDATION"
 
     verdict = Verdict.NOT_SENT
 
@@ -77,6 +93,8 @@ class SmsFlyTransportError(SmsFlyError):
     (connection refused, connect timeout) or whether the outcome is unknown (read
     timeout, connection reset after sending, a reply that is not the API's JSON).
     """
+
+    default_code = "CONNECTION_LOST"
 
     transient = True
 
@@ -106,12 +124,16 @@ class SmsFlyConnectionError(SmsFlyTransportError):
     The request never left, so the verdict is :attr:`Verdict.NOT_SENT`.
     """
 
+    default_code = "CONNECTION_FAILED"
+
     def __init__(self, message: str, *, action: str | None = None) -> None:
         super().__init__(message, verdict=Verdict.NOT_SENT, action=action)
 
 
 class SmsFlyTimeout(SmsFlyTransportError):
     """The request was sent but no reply arrived in time: the outcome is unknown."""
+
+    default_code = "TIMEOUT"
 
     def __init__(self, message: str, *, action: str | None = None) -> None:
         super().__init__(message, verdict=Verdict.UNKNOWN, action=action)
@@ -120,6 +142,8 @@ class SmsFlyTimeout(SmsFlyTransportError):
 class SmsFlyBadReply(SmsFlyTransportError):
     """A reply arrived that is not the API's JSON (an HTML page, an empty or broken body,
     a missing or mistyped field). The server may have acted on the request."""
+
+    default_code = "BAD_REPLY"
 
     def __init__(
         self,
@@ -141,6 +165,8 @@ class SmsFlyAPIError(SmsFlyError):
     one, :attr:`description` its text, :attr:`http_status` the HTTP status and
     :attr:`reply` the decoded reply body (``None`` when there was none).
     """
+
+    default_code = "API_ERROR"
 
     verdict = Verdict.NOT_SENT
 
@@ -186,6 +212,8 @@ class SmsFlyRateLimited(SmsFlyAPIError):
     :attr:`retry_after` is the server's ``Retry-After`` in seconds, when it sent one.
     """
 
+    default_code = "RATE_LIMITED"
+
     transient = True
 
     def __init__(
@@ -210,5 +238,7 @@ class SmsFlyMessageNotFound(SmsFlyInvalidRequest):
 
 class SmsFlyServerError(SmsFlyAPIError):
     """SMS-fly failed with a server error (HTTP 5xx). The outcome is unknown."""
+
+    default_code = "SERVER_ERROR"
 
     transient = True

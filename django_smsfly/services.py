@@ -1,22 +1,49 @@
-"""The app's operations for a Django site: the shared client and account queries.
+"""The app's operations for a Django site: sending, status sync, account queries.
 
-Everything here reads ``settings.SMSFLY`` through :mod:`django_smsfly.conf`.
+This is the only module that changes :class:`~django_smsfly.models.Message` and
+:class:`~django_smsfly.models.ChannelStatus` rows. Everything here reads
+``settings.SMSFLY`` through :mod:`django_smsfly.conf`.
+
+Sending never sends twice and never loses a message: the row is written before SMS-fly
+is called; a conditional UPDATE lets exactly one caller move it from ``queued`` to
+``sending``; and every outcome is stored — ``accepted`` with the message id,
+``failed`` when SMS-fly refused (nothing spent), back to ``queued`` with a ``retry_at``
+when the request certainly did not arrive (HTTP 429, no connection), and ``unknown``
+when it may have arrived (timeout, HTTP 5xx, a broken reply), which is never re-sent
+automatically.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from django_smsfly import signals
 from django_smsfly.backends.base import BaseBackend
-from django_smsfly.client import APP_VERSION, SmsFlyClient
+from django_smsfly.channels import Channel
+from django_smsfly.client import APP_VERSION, PreparedMessage, SmsFlyClient
 from django_smsfly.conf import smsfly_settings
+from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError, Verdict
+from django_smsfly.models import ChannelStatus, Message, StatusChange
+from django_smsfly.ratelimit import RateLimiter
+from django_smsfly.results import ChannelResult, SendResult, StatusResult
+from django_smsfly.statuses import DeliveryStatus, advance, overall
+from django_smsfly.validation import SmsContent, ViberContent
 
 #: The key the sandbox accepts when no API_KEY is set: it never leaves the process.
 SANDBOX_KEY = "sandbox"
@@ -105,3 +132,629 @@ def get_balance() -> Decimal:
 def get_balances() -> dict[str, Decimal]:
     """The SMS and Viber balances: ``{"sms": Decimal(...), "viber": Decimal(...)}``."""
     return get_client().get_balance_ext().as_dict()
+
+
+# -- sending ---------------------------------------------------------------------------
+
+
+def send_sms(
+    recipient: object,
+    text: str,
+    *,
+    source: str | None = None,
+    ttl: int | None = None,
+    flash: bool = False,
+    idempotency_key: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    created_by: Any = None,
+) -> Message:
+    """Send an SMS and return its :class:`~django_smsfly.models.Message`.
+
+    Invalid input raises :class:`~django_smsfly.exceptions.SmsFlyValidationError`
+    before anything is written or sent. Failures of the send itself do not raise:
+    they are recorded on the returned message (``state``, ``error_code``,
+    ``error_text``).
+    """
+    return send_message(
+        recipient,
+        channels=[Channel.SMS],
+        sms=SmsContent(text=text, source=source, ttl=ttl, flash=flash),
+        idempotency_key=idempotency_key,
+        metadata=metadata,
+        created_by=created_by,
+    )
+
+
+def send_viber(
+    recipient: object,
+    *,
+    text: str | None = None,
+    image: str | None = None,
+    button_caption: str | None = None,
+    button_url: str | None = None,
+    source: str | None = None,
+    ttl: int | None = None,
+    sms_text: str | None = None,
+    sms_source: str | None = None,
+    sms_ttl: int | None = None,
+    idempotency_key: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    created_by: Any = None,
+) -> Message:
+    """Send a Viber message; ``sms_text`` adds an SMS sent if Viber fails.
+
+    Behaves as :func:`send_sms` for errors and the returned message.
+    """
+    viber = ViberContent(
+        text=text,
+        image=image,
+        button_caption=button_caption,
+        button_url=button_url,
+        source=source,
+        ttl=ttl,
+    )
+    sms = None
+    if sms_text is not None:
+        sms = SmsContent(text=sms_text, source=sms_source, ttl=sms_ttl)
+    elif sms_source is not None or sms_ttl is not None:
+        raise SmsFlyValidationError(
+            "sms_source and sms_ttl need sms_text (the SMS fallback)", field="sms_text"
+        )
+    return send_message(
+        recipient,
+        channels=[Channel.VIBER, Channel.SMS] if sms else [Channel.VIBER],
+        viber=viber,
+        sms=sms,
+        idempotency_key=idempotency_key,
+        metadata=metadata,
+        created_by=created_by,
+    )
+
+
+def send_message(
+    recipient: object,
+    *,
+    channels: Iterable[Channel | str] | str,
+    sms: SmsContent | Mapping[str, Any] | None = None,
+    viber: ViberContent | Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    created_by: Any = None,
+) -> Message:
+    """Send a message over ``channels`` in fallback order and return its record.
+
+    With an ``idempotency_key`` already used, the existing message is returned and
+    nothing is sent. ``metadata`` is stored as given (JSON) for your own references.
+    """
+    message = queue_message(
+        recipient,
+        channels=channels,
+        sms=sms,
+        viber=viber,
+        idempotency_key=idempotency_key,
+        metadata=metadata,
+        created_by=created_by,
+    )
+    if message.state != Message.State.QUEUED or message.attempts:
+        return message  # an earlier call with the same key already handled it
+    return dispatch(message.pk)
+
+
+def queue_message(
+    recipient: object,
+    *,
+    channels: Iterable[Channel | str] | str,
+    sms: SmsContent | Mapping[str, Any] | None = None,
+    viber: ViberContent | Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    created_by: Any = None,
+) -> Message:
+    """Validate a message and write it as ``queued`` without sending it.
+
+    :func:`dispatch` (or ``smsfly_sync``) sends it later. With an ``idempotency_key``
+    already used, the existing message is returned.
+    """
+    prepared = get_client().prepare(recipient, channels=channels, sms=sms, viber=viber)
+    if idempotency_key is not None:
+        if (
+            not isinstance(idempotency_key, str)
+            or not idempotency_key
+            or len(idempotency_key) > 255
+        ):
+            raise SmsFlyValidationError(
+                "must be a non-empty string of at most 255 characters", field="idempotency_key"
+            )
+        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise SmsFlyValidationError("must be a dict", field="metadata")
+    content = {c.value: prepared.data[c.value] for c in prepared.channels}
+    message = Message(
+        recipient=prepared.recipient,
+        channels=",".join(c.value for c in prepared.channels),
+        content=content,
+        idempotency_key=idempotency_key,
+        metadata=dict(metadata or {}),
+        created_by=created_by if getattr(created_by, "pk", None) else None,
+    )
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:
+        # Another caller with the same key won the race: theirs is the message.
+        if idempotency_key is None:
+            raise
+        return Message.objects.get(idempotency_key=idempotency_key)
+    return message
+
+
+def dispatch(message_pk: int) -> Message:
+    """Send one queued message, if this caller is the one that claims it.
+
+    Returns the message as stored afterwards. A message that is not queued (already
+    sent, being sent by another worker, failed or unknown) is returned untouched, so
+    calling this twice, or from two workers at once, sends at most once.
+    """
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        Message.objects.filter(pk=message_pk, state=Message.State.QUEUED)
+        .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .update(
+            state=Message.State.SENDING,
+            attempts=F("attempts") + 1,
+            claim_token=token,
+            lease_until=now + SEND_LEASE,
+            updated_at=now,
+        )
+    )
+    message = Message.objects.get(pk=message_pk)
+    if not claimed:
+        return message
+    prepared = PreparedMessage(
+        recipient=message.recipient,
+        channels=tuple(message.channel_list),
+        data={
+            "recipient": message.recipient,
+            "channels": [c.value for c in message.channel_list],
+            **message.content,
+        },
+    )
+    try:
+        result = get_client().send_prepared(prepared)
+    except SmsFlyError as exc:
+        _record_send_failure(message, exc)
+    except Exception as exc:
+        # A bug or an unexpected library error after the request may have left: the
+        # outcome is unknown. Record it so the row does not stay "sending", then raise.
+        _record_send_failure(message, exc)
+        raise
+    else:
+        _record_acceptance(message, result)
+    return message
+
+
+def _record_acceptance(message: Message, result: SendResult) -> None:
+    now = timezone.now()
+    order = message.channel_list
+    rows: list[ChannelStatus] = []
+    changes: list[StatusChange] = []
+    transitions: list[tuple[Channel, DeliveryStatus, DeliveryStatus]] = []
+    for position, channel in enumerate(order):
+        reported = result.get(channel)
+        new = DeliveryStatus.ACCEPTED
+        raw = ""
+        if reported is not None:
+            raw = reported.raw_status
+            new = advance(DeliveryStatus.QUEUED, DeliveryStatus.from_raw(reported.status))
+            if new is DeliveryStatus.QUEUED:  # an unknown raw status: SMS-fly has it anyway
+                new = DeliveryStatus.ACCEPTED
+        rows.append(
+            ChannelStatus(
+                message=message,
+                channel=channel.value,
+                position=position,
+                status=new.value,
+                raw_status=raw[:32],
+                status_date=reported.date if reported else None,
+                cost=reported.cost if reported else None,
+                label=(reported.label or "")[:32] if reported else "",
+            )
+        )
+        changes.append(
+            _change(
+                message, channel, old=DeliveryStatus.QUEUED, new=new, raw=raw, reported=reported
+            )
+        )
+        transitions.append((channel, DeliveryStatus.QUEUED, new))
+    overall_status, via = overall(
+        [(c.value, DeliveryStatus(r.status)) for c, r in zip(order, rows, strict=True)]
+    )
+    message.state = Message.State.ACCEPTED
+    message.message_id = result.message_id
+    message.sent_at = now
+    message.cost = result.cost
+    message.status = overall_status.value
+    message.delivered_via = via or ""
+    message.error_code = ""
+    message.error_text = ""
+    message.claim_token = ""
+    message.lease_until = None
+    message.retry_at = None
+    message.next_check_at = None if _all_final(rows) else now + next_check_delay(dt.timedelta(0))
+    with transaction.atomic():
+        ChannelStatus.objects.bulk_create(rows)
+        StatusChange.objects.bulk_create(changes)
+        message.save()
+        transaction.on_commit(lambda: signals.message_sent.send_robust(Message, message=message))
+        _signal_transitions(message, transitions)
+
+
+def _record_send_failure(message: Message, exc: BaseException) -> None:
+    now = timezone.now()
+    if isinstance(exc, SmsFlyError):
+        code, text = exc.error_code, str(exc)
+        not_sent = exc.verdict is Verdict.NOT_SENT
+        transient = exc.transient
+    else:
+        code, text = "INTERNAL", f"{type(exc).__name__}: {exc}"
+        not_sent = transient = False
+    message.error_code = code[:64]
+    message.error_text = text
+    message.claim_token = ""
+    message.lease_until = None
+    if not_sent and transient and message.attempts < smsfly_settings.SEND_MAX_ATTEMPTS:
+        # Nothing arrived; try again later (sooner if the server said when).
+        delay = getattr(exc, "retry_after", None) or _retry_delay(message.attempts)
+        message.state = Message.State.QUEUED
+        message.retry_at = now + dt.timedelta(seconds=delay)
+        message.save()
+        return
+    message.state = Message.State.FAILED if not_sent else Message.State.UNKNOWN
+    message.retry_at = None
+    old = message.delivery_status
+    if not_sent:  # refused: the delivery failed too. Unknown: the status says queued.
+        message.status = DeliveryStatus.FAILED.value
+    with transaction.atomic():
+        message.save()
+        if message.delivery_status is not old:
+            StatusChange.objects.create(
+                message=message,
+                old_status=old.value,
+                new_status=message.status,
+                raw_status=code[:32],
+            )
+        transaction.on_commit(
+            lambda: signals.message_failed.send_robust(Message, message=message, error=exc)
+        )
+
+
+def _retry_delay(attempts: int) -> float:
+    """Seconds before sending again after the ``attempts``-th refusal: 30 s, 1, 2, 4... min."""
+    return float(min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _change(
+    message: Message,
+    channel: Channel,
+    *,
+    old: DeliveryStatus,
+    new: DeliveryStatus,
+    raw: str,
+    reported: ChannelResult | None,
+) -> StatusChange:
+    return StatusChange(
+        message=message,
+        channel=channel.value,
+        old_status=old.value,
+        new_status=new.value,
+        raw_status=raw[:32],
+        status_date=reported.date if reported else None,
+    )
+
+
+def _signal_transitions(
+    message: Message, transitions: list[tuple[Channel, DeliveryStatus, DeliveryStatus]]
+) -> None:
+    """Schedule ``status_changed`` for each transition, after the transaction commits."""
+    for channel, old, new in transitions:
+        transaction.on_commit(
+            functools.partial(
+                signals.status_changed.send_robust,
+                Message,
+                message=message,
+                channel=channel,
+                old_status=old,
+                new_status=new,
+            )
+        )
+
+
+def _all_final(rows: Iterable[ChannelStatus]) -> bool:
+    return all(DeliveryStatus(row.status).is_final for row in rows)
+
+
+# -- status sync -----------------------------------------------------------------------
+
+#: How long a sync's claim on a message lasts; a sync that dies frees it after this.
+SYNC_LEASE = dt.timedelta(minutes=5)
+#: How long a send's claim lasts (issue-level recovery of dead workers uses it).
+SEND_LEASE = dt.timedelta(minutes=5)
+#: Polling stops this long after a message's lifetime ran out without a final status.
+POLL_GRACE = dt.timedelta(hours=6)
+#: The longest lifetime SMS-fly allows, assumed when a message did not set one.
+MAX_TTL = dt.timedelta(minutes=1440)
+
+# (age below which, delay between checks): young messages change fast, old ones rarely.
+_CHECK_SCHEDULE: tuple[tuple[dt.timedelta, dt.timedelta], ...] = (
+    (dt.timedelta(minutes=2), dt.timedelta(seconds=10)),
+    (dt.timedelta(minutes=10), dt.timedelta(seconds=30)),
+    (dt.timedelta(hours=1), dt.timedelta(minutes=2)),
+    (dt.timedelta(hours=6), dt.timedelta(minutes=10)),
+)
+_CHECK_SLOWEST = dt.timedelta(minutes=30)
+
+
+def next_check_delay(age: dt.timedelta) -> dt.timedelta:
+    """How long to wait before asking again about a message sent ``age`` ago."""
+    for below, delay in _CHECK_SCHEDULE:
+        if age < below:
+            return delay
+    return _CHECK_SLOWEST
+
+
+@dataclass
+class SyncReport:
+    """What one :func:`sync_statuses` run did."""
+
+    #: Messages whose status was asked for.
+    checked: int = 0
+    #: Messages whose status changed.
+    changed: int = 0
+    #: Messages that reached a final status (polling for them stopped).
+    final: int = 0
+    #: Messages whose polling stopped because their lifetime ran out long ago.
+    timed_out: int = 0
+    #: Status requests that failed (they are asked again later).
+    errors: int = 0
+    #: Queued messages that were sent (retries of passing refusals).
+    sent: int = 0
+    #: Error code -> count, for the failed status requests.
+    error_codes: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        text = (
+            f"checked {self.checked}, changed {self.changed}, final {self.final}, "
+            f"errors {self.errors}"
+        )
+        if self.timed_out:
+            text += f", timed out {self.timed_out}"
+        if self.sent:
+            text += f", sent {self.sent}"
+        return text
+
+    def add(self, other: SyncReport) -> None:
+        """Add another report's counts to this one."""
+        for name in ("checked", "changed", "final", "timed_out", "errors", "sent"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for code, count in other.error_codes.items():
+            self.error_codes[code] = self.error_codes.get(code, 0) + count
+
+
+def sync_statuses(
+    *,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    concurrency: int | None = None,
+    rate_limit: float | None = None,
+    message_pks: Iterable[int] | None = None,
+    progress: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Ask SMS-fly for the status of messages that are due, and store what changed.
+
+    Messages are claimed in batches (``SYNC_BATCH_SIZE``), so any number of syncs may
+    run at once without asking about one message twice; each batch is polled with up
+    to ``SYNC_CONCURRENCY`` parallel requests, at most ``SYNC_RATE_LIMIT`` per second,
+    and written back in a few bulk queries. With ``message_pks`` only those messages
+    are checked, due or not. ``progress`` is called with the running report after each
+    batch.
+    """
+    conf = smsfly_settings
+    batch_size = batch_size or conf.SYNC_BATCH_SIZE
+    concurrency = concurrency or conf.SYNC_CONCURRENCY
+    limiter = RateLimiter(conf.SYNC_RATE_LIMIT if rate_limit is None else rate_limit)
+    client = get_client()
+    report = SyncReport()
+    wanted = list(message_pks) if message_pks is not None else None
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smsfly-sync") as pool:
+        while limit is None or report.checked < limit:
+            size = batch_size if limit is None else min(batch_size, limit - report.checked)
+            if wanted is not None:
+                if not wanted:
+                    break
+                chunk, wanted = wanted[:size], wanted[size:]
+                batch = _claim(chunk_pks=chunk, size=size)
+            else:
+                batch = _claim(chunk_pks=None, size=size)
+            if not batch:
+                break
+            replies = list(pool.map(lambda m: _poll(client, limiter, m), batch))
+            report.add(_apply_batch(batch, replies))
+            if progress is not None:
+                progress(report)
+    return report
+
+
+def _claim(*, chunk_pks: list[int] | None, size: int) -> list[Message]:
+    """Claim up to ``size`` due messages (or the given ones) for this sync.
+
+    Claiming pushes ``next_check_at`` a lease ahead and stamps a token in one
+    conditional UPDATE, so of two syncs only one gets each message; on databases that
+    can (PostgreSQL), rows another sync is claiming are skipped instead of waited for.
+    """
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        if chunk_pks is None:
+            candidates = Message.objects.due_for_sync(now).order_by("next_check_at")
+        else:
+            candidates = Message.objects.filter(
+                pk__in=chunk_pks, state=Message.State.ACCEPTED, message_id__isnull=False
+            )
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        pks = list(candidates.values_list("pk", flat=True)[:size])
+        if not pks:
+            return []
+        claimable = Message.objects.filter(pk__in=pks)
+        if chunk_pks is None:
+            claimable = claimable.filter(next_check_at__lte=now)
+        claimable.update(claim_token=token, next_check_at=now + SYNC_LEASE)
+    return list(
+        Message.objects.filter(claim_token=token)
+        .prefetch_related("channel_statuses")
+        .order_by("pk")
+    )
+
+
+@dataclass(frozen=True)
+class _Poll:
+    result: StatusResult | None = None
+    error: SmsFlyError | None = None
+
+
+def _poll(client: SmsFlyClient, limiter: RateLimiter, message: Message) -> _Poll:
+    limiter.acquire()
+    try:
+        return _Poll(result=client.get_message_status(message.message_id or ""))
+    except SmsFlyError as exc:
+        return _Poll(error=exc)
+
+
+def _apply_batch(batch: list[Message], polls: list[_Poll]) -> SyncReport:
+    """Store a batch's replies in bulk and schedule signals for after the commit."""
+    now = timezone.now()
+    report = SyncReport(checked=len(batch))
+    channel_rows: list[ChannelStatus] = []
+    changes: list[StatusChange] = []
+    signalled: list[tuple[Message, list[tuple[Channel, DeliveryStatus, DeliveryStatus]]]] = []
+    for message, poll in zip(batch, polls, strict=True):
+        message.claim_token = ""
+        message.last_checked_at = now
+        age = now - (message.sent_at or message.created_at)
+        if poll.error is not None:
+            report.errors += 1
+            code = poll.error.error_code
+            report.error_codes[code] = report.error_codes.get(code, 0) + 1
+            retry_after = getattr(poll.error, "retry_after", None)
+            delay = max(next_check_delay(age), dt.timedelta(seconds=retry_after or 0))
+            message.next_check_at = now + delay
+            message.error_code = code[:64]
+            message.error_text = str(poll.error)
+            _maybe_time_out(message, now, report)
+            continue
+        assert poll.result is not None  # noqa: S101 - _poll returns one or the other
+        transitions = _merge_channels(message, poll.result, now, channel_rows, changes)
+        rows = list(message.channel_statuses.all())
+        old_overall = message.delivery_status
+        new_overall, via = overall([(r.channel, DeliveryStatus(r.status)) for r in rows])
+        if new_overall is not old_overall:
+            message.status = new_overall.value
+            changes.append(
+                StatusChange(
+                    message=message, old_status=old_overall.value, new_status=new_overall.value
+                )
+            )
+        message.delivered_via = via or ""
+        message.error_code = ""
+        message.error_text = ""
+        if transitions or new_overall is not old_overall:
+            report.changed += 1
+            signalled.append((message, transitions))
+        if _all_final(rows):
+            message.next_check_at = None
+            report.final += 1
+        else:
+            message.next_check_at = now + next_check_delay(age)
+            _maybe_time_out(message, now, report)
+    with transaction.atomic():
+        if channel_rows:
+            ChannelStatus.objects.bulk_update(
+                channel_rows, ["status", "raw_status", "status_date", "updated_at"]
+            )
+        if changes:
+            StatusChange.objects.bulk_create(changes)
+        Message.objects.bulk_update(
+            batch,
+            [
+                "status",
+                "delivered_via",
+                "error_code",
+                "error_text",
+                "claim_token",
+                "last_checked_at",
+                "next_check_at",
+                "updated_at",
+            ],
+        )
+        for message, transitions in signalled:
+            _signal_transitions(message, transitions)
+    return report
+
+
+def _merge_channels(
+    message: Message,
+    result: StatusResult,
+    now: dt.datetime,
+    channel_rows: list[ChannelStatus],
+    changes: list[StatusChange],
+) -> list[tuple[Channel, DeliveryStatus, DeliveryStatus]]:
+    """Move each channel forward by the reply; collect rows to write and transitions."""
+    transitions = []
+    message.updated_at = now
+    for row in message.channel_statuses.all():
+        reported = result.get(row.channel)
+        if reported is None:
+            continue
+        old = DeliveryStatus(row.status)
+        new = advance(old, DeliveryStatus.from_raw(reported.status))
+        raw_changed = reported.raw_status[:32] != row.raw_status
+        if new is old and not raw_changed:
+            continue
+        row.raw_status = reported.raw_status[:32]
+        row.updated_at = now
+        if new is not old:
+            row.status = new.value
+            row.status_date = reported.date or row.status_date
+            changes.append(
+                _change(
+                    message,
+                    Channel(row.channel),
+                    old=old,
+                    new=new,
+                    raw=row.raw_status,
+                    reported=reported,
+                )
+            )
+            transitions.append((Channel(row.channel), old, new))
+        channel_rows.append(row)
+    return transitions
+
+
+def _maybe_time_out(message: Message, now: dt.datetime, report: SyncReport) -> None:
+    """Stop polling a message whose lifetime ran out long ago, and say so on it."""
+    ttl = max(
+        (dt.timedelta(minutes=block.get("ttl") or 1440) for block in message.content.values()),
+        default=MAX_TTL,
+    )
+    deadline = (message.sent_at or message.created_at) + ttl + POLL_GRACE
+    if now >= deadline:
+        message.next_check_at = None
+        message.error_code = "STATUS_TIMEOUT"
+        message.error_text = (
+            f"No final status {POLL_GRACE} after the message's lifetime ({ttl}) ended; "
+            "polling stopped."
+        )
+        report.timed_out += 1

@@ -1,0 +1,229 @@
+"""The record of every message: what was sent, to whom, and what became of it.
+
+State changes go through :mod:`django_smsfly.services` only; these models hold data and
+answer questions about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from django_smsfly.channels import Channel
+from django_smsfly.statuses import DeliveryStatus
+
+
+class ChannelChoices(models.TextChoices):
+    """Channels, for model fields."""
+
+    SMS = Channel.SMS.value, _("SMS")
+    VIBER = Channel.VIBER.value, _("Viber")
+
+
+class StatusChoices(models.TextChoices):
+    """Normalized delivery statuses (:class:`~django_smsfly.statuses.DeliveryStatus`)."""
+
+    QUEUED = DeliveryStatus.QUEUED.value, _("queued")
+    ACCEPTED = DeliveryStatus.ACCEPTED.value, _("accepted")
+    IN_PROGRESS = DeliveryStatus.IN_PROGRESS.value, _("in progress")
+    SENT = DeliveryStatus.SENT.value, _("sent")
+    DELIVERED = DeliveryStatus.DELIVERED.value, _("delivered")
+    VIEWED = DeliveryStatus.VIEWED.value, _("viewed")
+    UNDELIVERED = DeliveryStatus.UNDELIVERED.value, _("undelivered")
+    EXPIRED = DeliveryStatus.EXPIRED.value, _("expired")
+    STOPPED = DeliveryStatus.STOPPED.value, _("stopped")
+    FAILED = DeliveryStatus.FAILED.value, _("failed")
+    REFUNDED = DeliveryStatus.REFUNDED.value, _("refunded")
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    """Queries the app runs, by name."""
+
+    def due_for_sync(self, now: Any) -> MessageQuerySet:
+        """Accepted messages whose status is not final and whose next check has come."""
+        return self.filter(
+            state=Message.State.ACCEPTED, next_check_at__isnull=False, next_check_at__lte=now
+        )
+
+    def pending(self) -> MessageQuerySet:
+        """Messages not yet handed to SMS-fly."""
+        return self.filter(state__in=[Message.State.QUEUED, Message.State.SENDING])
+
+
+class Message(models.Model):
+    """One message to one recipient over one or more channels (in fallback order).
+
+    The row is written before SMS-fly is called and records every outcome, so nothing
+    is sent without a trace and nothing is lost.
+    """
+
+    class State(models.TextChoices):
+        """Where a message is in its life in this app (the delivery is :attr:`status`)."""
+
+        #: Written, waiting to be sent (also: refused for a reason that may pass).
+        QUEUED = "queued", _("queued")
+        #: Claimed by one worker; the request is on its way.
+        SENDING = "sending", _("sending")
+        #: SMS-fly accepted it and gave it a message id.
+        ACCEPTED = "accepted", _("accepted")
+        #: SMS-fly refused it or it could not be sent; nothing was spent.
+        FAILED = "failed", _("failed")
+        #: The request may or may not have arrived; never re-sent automatically.
+        UNKNOWN = "unknown", _("unknown")
+
+    recipient = models.CharField(
+        _("recipient"), max_length=20, help_text=_("International digits without +.")
+    )
+    #: Comma-separated, in fallback order: ``"sms"``, ``"viber"`` or ``"viber,sms"``.
+    channels = models.CharField(_("channels"), max_length=32)
+    #: The ``sms``/``viber`` blocks exactly as sent to SMS-fly.
+    content = models.JSONField(_("content"), default=dict)
+    message_id = models.CharField(
+        _("SMS-fly message id"), max_length=64, unique=True, null=True, blank=True
+    )
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.QUEUED
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=StatusChoices.choices, default=StatusChoices.QUEUED
+    )
+    #: The channel that delivered the message, once one did.
+    delivered_via = models.CharField(
+        _("delivered via"), max_length=8, choices=ChannelChoices.choices, blank=True
+    )
+    cost = models.DecimalField(_("cost"), max_digits=12, decimal_places=4, null=True, blank=True)
+    error_code = models.CharField(_("error code"), max_length=64, blank=True)
+    error_text = models.TextField(_("error text"), blank=True)
+    idempotency_key = models.CharField(
+        _("idempotency key"), max_length=255, unique=True, null=True, blank=True
+    )
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    #: How many times sending was attempted.
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    #: When the status should next be asked for; ``None`` once there is nothing to ask.
+    next_check_at = models.DateTimeField(_("next check"), null=True, blank=True)
+    #: For a queued message refused for a passing reason: not before this time.
+    retry_at = models.DateTimeField(_("retry at"), null=True, blank=True)
+    #: Which worker claimed the message (to send it or to poll its status), and until when
+    #: that claim holds; a claim that ran out may be taken over.
+    claim_token = models.CharField(_("claim"), max_length=32, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["state", "next_check_at"], name="smsfly_msg_due"),
+            models.Index(fields=["state", "retry_at"], name="smsfly_msg_queue"),
+            models.Index(fields=["recipient", "-created_at"], name="smsfly_msg_recipient"),
+            models.Index(fields=["-created_at", "-id"], name="smsfly_msg_created"),
+            models.Index(fields=["claim_token"], name="smsfly_msg_claim"),
+            models.Index(fields=["status", "-created_at"], name="smsfly_msg_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} ({self.channels}): {self.get_status_display()}"
+
+    @property
+    def channel_list(self) -> list[Channel]:
+        """The channels in fallback order."""
+        return [Channel(name) for name in self.channels.split(",") if name]
+
+    @property
+    def delivery_status(self) -> DeliveryStatus:
+        """:attr:`status` as a :class:`~django_smsfly.statuses.DeliveryStatus`."""
+        return DeliveryStatus(self.status)
+
+    @property
+    def is_final(self) -> bool:
+        """True when nothing about this message is expected to change on its own."""
+        if self.state in (self.State.FAILED, self.State.UNKNOWN):
+            return True
+        return self.state == self.State.ACCEPTED and self.next_check_at is None
+
+
+class ChannelStatus(models.Model):
+    """The delivery status of one channel of a message."""
+
+    message = models.ForeignKey(
+        Message,
+        verbose_name=_("message"),
+        on_delete=models.CASCADE,
+        related_name="channel_statuses",
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=ChannelChoices.choices)
+    #: Position in the fallback order (0 first).
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    status = models.CharField(
+        _("status"), max_length=16, choices=StatusChoices.choices, default=StatusChoices.QUEUED
+    )
+    #: The status exactly as SMS-fly last sent it (kept even when unknown here).
+    raw_status = models.CharField(_("raw status"), max_length=32, blank=True)
+    status_date = models.DateTimeField(_("status date"), null=True, blank=True)
+    cost = models.DecimalField(_("cost"), max_digits=12, decimal_places=4, null=True, blank=True)
+    #: Viber: ``promotion`` or ``transaction:N``.
+    label = models.CharField(_("label"), max_length=32, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("channel status")
+        verbose_name_plural = _("channel statuses")
+        ordering = ("message", "position")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "channel"], name="smsfly_channel_once_per_message"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.get_status_display()}"
+
+    @property
+    def delivery_status(self) -> DeliveryStatus:
+        """:attr:`status` as a :class:`~django_smsfly.statuses.DeliveryStatus`."""
+        return DeliveryStatus(self.status)
+
+
+class StatusChange(models.Model):
+    """One transition of a channel's (or, with an empty channel, the message's) status."""
+
+    message = models.ForeignKey(
+        Message, verbose_name=_("message"), on_delete=models.CASCADE, related_name="history"
+    )
+    #: Empty for a change of the message's overall status.
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=ChannelChoices.choices, blank=True
+    )
+    old_status = models.CharField(_("from"), max_length=16, choices=StatusChoices.choices)
+    new_status = models.CharField(_("to"), max_length=16, choices=StatusChoices.choices)
+    raw_status = models.CharField(_("raw status"), max_length=32, blank=True)
+    status_date = models.DateTimeField(_("status date"), null=True, blank=True)
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+        ordering = ("message", "created_at", "id")
+        indexes = [models.Index(fields=["message", "created_at"], name="smsfly_history_msg")]
+
+    def __str__(self) -> str:
+        where = self.channel or "message"
+        return f"{where}: {self.old_status} → {self.new_status}"
