@@ -28,7 +28,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -584,39 +584,47 @@ def sync_statuses(
             report.add(_apply_batch(batch, replies))
             if progress is not None:
                 progress(report)
+            if wanted is None and len(batch) < size:
+                break  # fewer due than asked for: none are left
     return report
 
 
 def _claim(*, chunk_pks: list[int] | None, size: int) -> list[Message]:
     """Claim up to ``size`` due messages (or the given ones) for this sync.
 
-    Claiming pushes ``next_check_at`` a lease ahead and stamps a token in one
-    conditional UPDATE, so of two syncs only one gets each message; on databases that
-    can (PostgreSQL), rows another sync is claiming are skipped instead of waited for.
+    Claiming stamps a token and pushes ``next_check_at`` a lease ahead, so a sync that
+    dies frees its messages after the lease. Where the database can (PostgreSQL,
+    MySQL, MariaDB, Oracle), due rows are locked with ``SELECT ... FOR UPDATE SKIP
+    LOCKED``: a second sync skips the rows the first is claiming instead of waiting
+    for them. SQLite serializes writers, and there the claim is a conditional UPDATE
+    (only rows still due are taken) followed by reading back the rows with the token.
     """
     now = timezone.now()
     token = uuid.uuid4().hex
-    with transaction.atomic():
-        if chunk_pks is None:
-            candidates = Message.objects.due_for_sync(now).order_by("next_check_at")
-        else:
-            candidates = Message.objects.filter(
-                pk__in=chunk_pks, state=Message.State.ACCEPTED, message_id__isnull=False
-            )
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        pks = list(candidates.values_list("pk", flat=True)[:size])
-        if not pks:
-            return []
-        claimable = Message.objects.filter(pk__in=pks)
-        if chunk_pks is None:
-            claimable = claimable.filter(next_check_at__lte=now)
-        claimable.update(claim_token=token, next_check_at=now + SYNC_LEASE)
-    return list(
-        Message.objects.filter(claim_token=token)
-        .prefetch_related("channel_statuses")
-        .order_by("pk")
-    )
+    if chunk_pks is None:
+        candidates = Message.objects.due_for_sync(now).order_by("next_check_at")
+    else:
+        candidates = Message.objects.filter(
+            pk__in=chunk_pks, state=Message.State.ACCEPTED, message_id__isnull=False
+        ).order_by("pk")
+    claim = {"claim_token": token, "next_check_at": now + SYNC_LEASE}
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            batch = list(candidates.select_for_update(skip_locked=True, of=("self",))[:size])
+            if batch:
+                Message.objects.filter(pk__in=[m.pk for m in batch]).update(**claim)
+    else:
+        with transaction.atomic():
+            pks = list(candidates.values_list("pk", flat=True)[:size])
+            claimable = Message.objects.filter(pk__in=pks)
+            if chunk_pks is None:
+                claimable = claimable.filter(next_check_at__lte=now)
+            claimed = claimable.update(**claim) if pks else 0
+        batch = list(Message.objects.filter(claim_token=token)) if claimed else []
+    for message in batch:
+        message.claim_token = token
+    prefetch_related_objects(batch, "channel_statuses")
+    return batch
 
 
 @dataclass(frozen=True)
