@@ -57,5 +57,5 @@ def test_malformed_setting_is_a_check_error_not_a_crash() -> None:
 
 def test_checks_are_registered_with_django() -> None:
     with override_settings(SMSFLY={}, DEBUG=True):
-        found = checks.run_checks()
+        found = checks.run_checks(tags=["django_smsfly"])
     assert "smsfly.E002" in [m.id for m in found]

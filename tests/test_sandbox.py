@@ -29,7 +29,6 @@ from django_smsfly.backends.sandbox import (
     SandboxBackend,
     Simulator,
     get_simulator,
-    sms_segments,
     viber_label,
 )
 from django_smsfly.exceptions import (
@@ -432,25 +431,6 @@ def test_an_unneeded_fallback_is_refunded_when_viber_delivers(sim: Simulator) ->
 def test_a_polish_number_is_charged_the_dearest_polish_rate(sim: Simulator) -> None:
     _, reply = send(sim, "48501234567")
     assert reply["data"]["sms"]["cost"] == "0.210"
-
-
-@pytest.mark.parametrize(
-    ("text", "parts"),
-    [
-        ("x" * 160, 1),
-        ("x" * 161, 2),
-        ("x" * 306, 2),
-        ("x" * 307, 3),
-        ("[" * 80, 1),  # extension characters take two septets
-        ("[" * 81, 2),
-        ("ї" * 70, 1),
-        ("ї" * 71, 2),
-        ("ї" * 134, 2),
-        ("ї" * 135, 3),
-    ],
-)
-def test_sms_segments(text: str, parts: int) -> None:
-    assert sms_segments(text) == parts
 
 
 # --- ids ------------------------------------------------------------------------------------

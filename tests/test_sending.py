@@ -97,7 +97,9 @@ def test_send_sms_stores_the_accepted_message(
     ]
 
 
-def test_the_row_is_written_before_the_api_is_called(sandbox: Simulator) -> None:
+def test_the_row_is_written_before_the_api_is_called(
+    sandbox: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[tuple[str, int]] = []
     original = sandbox.respond
 
@@ -106,7 +108,7 @@ def test_the_row_is_written_before_the_api_is_called(sandbox: Simulator) -> None
         seen.append((row.state, row.attempts))
         return original(body)
 
-    sandbox.respond = spy  # type: ignore[method-assign]
+    monkeypatch.setattr(sandbox, "respond", spy)
     services.send_sms("380501234567", "Hi")
     assert seen == [("sending", 1)]
 

@@ -84,7 +84,9 @@ from django_smsfly.exceptions import (
     SmsFlyTransportError,
     Verdict,
 )
+from django_smsfly.pricing import network_of
 from django_smsfly.results import KYIV
+from django_smsfly.segments import count_segments
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Unpack
@@ -103,7 +105,6 @@ __all__ = [
     "SimulatedReply",
     "Simulator",
     "get_simulator",
-    "sms_segments",
     "viber_label",
 ]
 
@@ -228,28 +229,6 @@ _DEFAULT_PRICES: dict[str, dict[str, dict[str, str]]] = {
 }
 
 # Country calling code -> mobile country code, for pricing a recipient.
-_COUNTRY_MCC = {
-    "380": "255",  # Ukraine
-    "48": "260",  # Poland
-    "373": "259",  # Moldova
-    "40": "226",  # Romania
-    "36": "216",  # Hungary
-    "421": "231",  # Slovakia
-    "420": "230",  # Czechia
-    "49": "262",  # Germany
-    "44": "234",  # United Kingdom
-    "1": "310",  # United States
-}
-
-# Ukrainian operator codes (the two digits after 380) -> mnc. Portability makes this a
-# guess, which is all pricing needs.
-_UA_MNC = {
-    **dict.fromkeys(("50", "66", "95", "99", "75"), "01"),
-    **dict.fromkeys(("67", "68", "96", "97", "98", "77"), "03"),
-    **dict.fromkeys(("63", "73", "93"), "06"),
-    "91": "07",
-}
-
 _ERROR_TEXT = {
     "INVREQUEST": "the request is empty or has an invalid format",
     "INVACTION": "action is not specified or not supported",
@@ -625,22 +604,6 @@ def _web_url(value: object) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
 
 
-_GSM7 = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENDED = set("^{}\\[~]|€\f")
-
-
-def sms_segments(text: str) -> int:
-    """How many SMS parts ``text`` takes: GSM-7 160/153 characters, otherwise 70/67."""
-    if all(c in _GSM7 or c in _GSM7_EXTENDED for c in text):
-        septets = sum(2 if c in _GSM7_EXTENDED else 1 for c in text)
-        return 1 if septets <= 160 else math.ceil(septets / 153)
-    units = len(text.encode("utf-16-le")) // 2
-    return 1 if units <= 70 else math.ceil(units / 67)
-
-
 # Texts that look like a service message: a one-time code or an order notice.
 _TRANSACTION_RE = re.compile(
     r"\b\d{4,8}\b|\b(code|код|kod|otp|pin|order|замовлення|заказ|пароль|password)\b",
@@ -653,15 +616,6 @@ def viber_label(text: str | None) -> str:
     order notices (a 4–8 digit number or words such as "code", "order"), else
     ``promotion``."""
     return "transaction:1" if text and _TRANSACTION_RE.search(text) else "promotion"
-
-
-def _network(recipient: str) -> tuple[str | None, str | None]:
-    for length in (3, 2, 1):
-        mcc = _COUNTRY_MCC.get(recipient[:length])
-        if mcc is not None:
-            mnc = _UA_MNC.get(recipient[3:5], "99") if mcc == "255" else None
-            return mcc, mnc
-    return None, None
 
 
 # ---------------------------------------------------------------------------------------
@@ -1282,14 +1236,14 @@ class Simulator:
             raise _ApiError("INVSOURCE", f"not a {channel} sender name of this account")
 
     def _cost(self, channel: str, recipient: str, block: dict[str, Any]) -> Decimal:
-        mcc, mnc = _network(recipient)
+        mcc, mnc = network_of(recipient)
         by_mnc = self._config["prices"].get(channel, {}).get(mcc) if mcc else None
         if not by_mnc:
             raise _ApiError("INVROUTE", f"no {channel} route to this country")
         # Networks the number does not reveal are charged at the dearest rate.
         price: Decimal = by_mnc.get(mnc) or max(by_mnc.values())
         if channel == _SMS:
-            price *= sms_segments(block["text"])
+            price *= count_segments(block["text"]).parts
         return price
 
     def _get_message_status(self, data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
