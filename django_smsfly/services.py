@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import IntegrityError, connection, transaction
@@ -40,8 +41,9 @@ from django_smsfly.client import APP_VERSION, PreparedMessage, SmsFlyClient
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError, Verdict
 from django_smsfly.models import ChannelStatus, Message, StatusChange
+from django_smsfly.pricing import CostEstimate, estimate, network_of
 from django_smsfly.ratelimit import RateLimiter
-from django_smsfly.results import ChannelResult, SendResult, StatusResult
+from django_smsfly.results import ChannelResult, PriceList, SendResult, StatusResult
 from django_smsfly.statuses import DeliveryStatus, advance, overall
 from django_smsfly.validation import SmsContent, ViberContent
 
@@ -766,3 +768,67 @@ def _maybe_time_out(message: Message, now: dt.datetime, report: SyncReport) -> N
             "polling stopped."
         )
         report.timed_out += 1
+
+
+# -- prices, estimates, retention --------------------------------------------------------
+
+#: How long a price list is cached (prices change rarely; a stale estimate is harmless).
+PRICE_CACHE_SECONDS = 3600
+
+
+def get_price_list(mcc: str = "255") -> PriceList:
+    """The price list of one country (GETPRICELIST), cached for an hour in Django's cache."""
+    key = f"django_smsfly:pricelist:{mcc}"
+    cached = cache.get(key)
+    if isinstance(cached, PriceList):
+        return cached
+    prices = get_client().get_price_list(mcc)
+    cache.set(key, prices, PRICE_CACHE_SECONDS)
+    return prices
+
+
+def estimate_cost(
+    recipient: object,
+    *,
+    channels: Iterable[Channel | str] | str,
+    sms: SmsContent | Mapping[str, Any] | None = None,
+    viber: ViberContent | Mapping[str, Any] | None = None,
+) -> CostEstimate:
+    """Validate a message and estimate what it will cost, without sending anything.
+
+    Raises :class:`~django_smsfly.exceptions.SmsFlyValidationError` for invalid input,
+    and an :class:`~django_smsfly.exceptions.SmsFlyError` if the price list cannot be had.
+    """
+    prepared = get_client().prepare(recipient, channels=channels, sms=sms, viber=viber)
+    mcc, _ = network_of(prepared.recipient)
+    prices = get_price_list(mcc) if mcc else PriceList()
+    sms_block = prepared.data.get("sms")
+    return estimate(
+        prices,
+        prepared.recipient,
+        prepared.channels,
+        sms_text=sms_block["text"] if sms_block else None,
+    )
+
+
+def delete_old_messages(older_than: dt.timedelta, *, batch_size: int = 1000) -> int:
+    """Delete messages created more than ``older_than`` ago whose story is over.
+
+    Messages still queued, being sent or waiting for a status are kept whatever their
+    age. Deletes in batches (their channel statuses and history go with them) and
+    returns how many messages were deleted.
+    """
+    cutoff = timezone.now() - older_than
+    finished = (
+        Message.objects.filter(created_at__lt=cutoff)
+        .exclude(state__in=[Message.State.QUEUED, Message.State.SENDING])
+        .exclude(state=Message.State.ACCEPTED, next_check_at__isnull=False)
+    )
+    deleted = 0
+    while True:
+        pks = list(finished.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not pks:
+            return deleted
+        with transaction.atomic():
+            Message.objects.filter(pk__in=pks).delete()
+        deleted += len(pks)
