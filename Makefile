@@ -6,6 +6,7 @@
 #   make lint       ruff check + ruff format --check
 #   make typecheck  mypy --strict with django-stubs
 #   make docs       build the Sphinx docs with warnings as errors
+#   make bench      run the benchmarks (make bench-quick for a short run)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -74,3 +75,11 @@ docs: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(VENV_OLD) docs/_build .mypy_cache .ruff_cache .pytest_cache
+
+# Benchmarks (see benchmarks/run.py): figures recorded in docs/performance.rst.
+.PHONY: bench bench-quick
+bench: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.run
+
+bench-quick: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.run --quick

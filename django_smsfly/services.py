@@ -20,7 +20,7 @@ import functools
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,7 +29,7 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, prefetch_related_objects
+from django.db.models import F, OuterRef, Q, Subquery, prefetch_related_objects
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -40,7 +40,7 @@ from django_smsfly.channels import Channel
 from django_smsfly.client import APP_VERSION, PreparedMessage, SmsFlyClient
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError, Verdict
-from django_smsfly.models import ChannelStatus, Message, StatusChange
+from django_smsfly.models import ChannelStatus, Message, MessageQuerySet, StatusChange
 from django_smsfly.pricing import CostEstimate, estimate, network_of
 from django_smsfly.ratelimit import RateLimiter
 from django_smsfly.results import ChannelResult, PriceList, SendResult, StatusResult
@@ -228,7 +228,7 @@ def send_message(
     With an ``idempotency_key`` already used, the existing message is returned and
     nothing is sent. ``metadata`` is stored as given (JSON) for your own references.
     """
-    message = queue_message(
+    message, created = _write_message(
         recipient,
         channels=channels,
         sms=sms,
@@ -236,10 +236,11 @@ def send_message(
         idempotency_key=idempotency_key,
         metadata=metadata,
         created_by=created_by,
+        sending=True,
     )
-    if message.state != Message.State.QUEUED or message.attempts:
-        return message  # an earlier call with the same key already handled it
-    return dispatch(message.pk)
+    if created:
+        _send(message)
+    return message
 
 
 def queue_message(
@@ -257,6 +258,36 @@ def queue_message(
     :func:`dispatch` (or ``smsfly_sync``) sends it later. With an ``idempotency_key``
     already used, the existing message is returned.
     """
+    message, _ = _write_message(
+        recipient,
+        channels=channels,
+        sms=sms,
+        viber=viber,
+        idempotency_key=idempotency_key,
+        metadata=metadata,
+        created_by=created_by,
+        sending=False,
+    )
+    return message
+
+
+def _write_message(
+    recipient: object,
+    *,
+    channels: Iterable[Channel | str] | str,
+    sms: SmsContent | Mapping[str, Any] | None,
+    viber: ViberContent | Mapping[str, Any] | None,
+    idempotency_key: str | None,
+    metadata: Mapping[str, Any] | None,
+    created_by: Any,
+    sending: bool,
+) -> tuple[Message, bool]:
+    """Validate and write a message; ``(message, created)``.
+
+    With ``sending`` the row is born claimed (``sending``, attempt 1) by this caller,
+    so no other worker can take it and no separate claiming UPDATE is needed. An
+    existing message with the same idempotency key is returned with ``created=False``.
+    """
     prepared = get_client().prepare(recipient, channels=channels, sms=sms, viber=viber)
     if idempotency_key is not None:
         if (
@@ -269,27 +300,32 @@ def queue_message(
             )
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing
+            return existing, False
     if metadata is not None and not isinstance(metadata, Mapping):
         raise SmsFlyValidationError("must be a dict", field="metadata")
-    content = {c.value: prepared.data[c.value] for c in prepared.channels}
+    now = timezone.now()
     message = Message(
         recipient=prepared.recipient,
         channels=",".join(c.value for c in prepared.channels),
-        content=content,
+        content={c.value: prepared.data[c.value] for c in prepared.channels},
         idempotency_key=idempotency_key,
         metadata=dict(metadata or {}),
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
+    if sending:
+        message.state = Message.State.SENDING
+        message.attempts = 1
+        message.claim_token = uuid.uuid4().hex
+        message.lease_until = now + SEND_LEASE
     try:
         with transaction.atomic():
-            message.save()
+            message.save(force_insert=True)
     except IntegrityError:
         # Another caller with the same key won the race: theirs is the message.
         if idempotency_key is None:
             raise
-        return Message.objects.get(idempotency_key=idempotency_key)
-    return message
+        return Message.objects.get(idempotency_key=idempotency_key), False
+    return message, True
 
 
 def dispatch(message_pk: int) -> Message:
@@ -313,8 +349,13 @@ def dispatch(message_pk: int) -> Message:
         )
     )
     message = Message.objects.get(pk=message_pk)
-    if not claimed:
-        return message
+    if claimed:
+        _send(message)
+    return message
+
+
+def _send(message: Message) -> None:
+    """Call SMS-fly for a message this caller has claimed, and store the outcome."""
     prepared = PreparedMessage(
         recipient=message.recipient,
         channels=tuple(message.channel_list),
@@ -335,7 +376,24 @@ def dispatch(message_pk: int) -> Message:
         raise
     else:
         _record_acceptance(message, result)
-    return message
+
+
+#: What storing a send's outcome changes on the message row.
+_SENT_FIELDS = [
+    "state",
+    "message_id",
+    "sent_at",
+    "cost",
+    "status",
+    "delivered_via",
+    "error_code",
+    "error_text",
+    "claim_token",
+    "lease_until",
+    "retry_at",
+    "next_check_at",
+    "updated_at",
+]
 
 
 def _record_acceptance(message: Message, result: SendResult) -> None:
@@ -386,10 +444,11 @@ def _record_acceptance(message: Message, result: SendResult) -> None:
     message.lease_until = None
     message.retry_at = None
     message.next_check_at = None if _all_final(rows) else now + next_check_delay(dt.timedelta(0))
+    message.updated_at = now
     with transaction.atomic():
         ChannelStatus.objects.bulk_create(rows)
         StatusChange.objects.bulk_create(changes)
-        message.save()
+        message.save(update_fields=_SENT_FIELDS)
         transaction.on_commit(lambda: signals.message_sent.send_robust(Message, message=message))
         _signal_transitions(message, transitions)
 
@@ -570,24 +629,41 @@ def sync_statuses(
     client = get_client()
     report = SyncReport()
     wanted = list(message_pks) if message_pks is not None else None
+    claimed = 0
+    exhausted = False
+
+    def claim_next() -> list[Message]:
+        nonlocal claimed, exhausted, wanted
+        size = batch_size if limit is None else min(batch_size, limit - claimed)
+        if exhausted or size <= 0:
+            return []
+        if wanted is not None:
+            chunk, wanted = wanted[:size], wanted[size:]
+            batch = _claim(chunk_pks=chunk, size=size) if chunk else []
+            exhausted = not wanted
+        else:
+            batch = _claim(chunk_pks=None, size=size)
+            exhausted = len(batch) < size  # fewer due than asked for: none are left
+        claimed += len(batch)
+        return batch
+
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smsfly-sync") as pool:
-        while limit is None or report.checked < limit:
-            size = batch_size if limit is None else min(batch_size, limit - report.checked)
-            if wanted is not None:
-                if not wanted:
-                    break
-                chunk, wanted = wanted[:size], wanted[size:]
-                batch = _claim(chunk_pks=chunk, size=size)
-            else:
-                batch = _claim(chunk_pks=None, size=size)
-            if not batch:
-                break
-            replies = list(pool.map(lambda m: _poll(client, limiter, m), batch))
-            report.add(_apply_batch(batch, replies))
+
+        def submit(batch: list[Message]) -> list[Future[_Poll]]:
+            return [pool.submit(_poll, client, limiter, message) for message in batch]
+
+        # Two batches in flight: while this thread waits for one batch's replies and
+        # writes them, the pool already polls the next, so the database work and the
+        # network wait overlap instead of adding up.
+        batch = claim_next()
+        polls = submit(batch)
+        while batch:
+            next_batch = claim_next()
+            next_polls = submit(next_batch)
+            report.add(_apply_batch(batch, [future.result() for future in polls]))
             if progress is not None:
                 progress(report)
-            if wanted is None and len(batch) < size:
-                break  # fewer due than asked for: none are left
+            batch, polls = next_batch, next_polls
     return report
 
 
@@ -670,13 +746,10 @@ def _apply_batch(batch: list[Message], polls: list[_Poll]) -> SyncReport:
         rows = list(message.channel_statuses.all())
         old_overall = message.delivery_status
         new_overall, via = overall([(r.channel, DeliveryStatus(r.status)) for r in rows])
+        # The message's own status is derived from its channels; their history
+        # rows record every step, so the derived one needs none of its own.
         if new_overall is not old_overall:
             message.status = new_overall.value
-            changes.append(
-                StatusChange(
-                    message=message, old_status=old_overall.value, new_status=new_overall.value
-                )
-            )
         message.delivered_via = via or ""
         message.error_code = ""
         message.error_text = ""
@@ -689,29 +762,73 @@ def _apply_batch(batch: list[Message], polls: list[_Poll]) -> SyncReport:
         else:
             message.next_check_at = now + next_check_delay(age)
             _maybe_time_out(message, now, report)
+    _write_batch(batch, channel_rows, changes, now)
+    # Signals go out after the commit, in the order the messages were claimed.
+    for message, transitions in signalled:
+        _signal_transitions(message, transitions)
+    for message in batch:
+        # Prefetching links each message and its channel rows both ways; break the
+        # cycle so a finished batch is freed at once, not at the next full collection
+        # (that keeps a long sync's memory flat).
+        message._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    return report
+
+
+def _write_batch(
+    batch: list[Message],
+    channel_rows: list[ChannelStatus],
+    changes: list[StatusChange],
+    now: dt.datetime,
+) -> None:
+    """Write a polled batch in a few statements.
+
+    Rows that end up with the same values are updated together (one ``UPDATE ...
+    WHERE id IN (...)`` per distinct set of values; in a batch most messages share
+    them), which is far cheaper for Django to build than a ``bulk_update`` CASE per
+    row and field.
+    """
+    channel_groups: dict[tuple[str, str], list[int]] = {}
+    for row in channel_rows:
+        channel_groups.setdefault((row.status, row.raw_status), []).append(row.pk)
+    with_dates = {(c.message_id, c.channel) for c in changes if c.status_date is not None}
+    dated = [row.pk for row in channel_rows if (row.message_id, row.channel) in with_dates]
+    message_groups: dict[tuple[Any, ...], list[int]] = {}
+    for message in batch:
+        key = (
+            message.status,
+            message.delivered_via,
+            message.error_code,
+            message.error_text,
+            message.next_check_at,
+        )
+        message_groups.setdefault(key, []).append(message.pk)
     with transaction.atomic():
-        if channel_rows:
-            ChannelStatus.objects.bulk_update(
-                channel_rows, ["status", "raw_status", "status_date", "updated_at"]
+        for (status, raw_status), pks in channel_groups.items():
+            ChannelStatus.objects.filter(pk__in=pks).update(
+                status=status, raw_status=raw_status, updated_at=now
             )
         if changes:
             StatusChange.objects.bulk_create(changes)
-        Message.objects.bulk_update(
-            batch,
-            [
-                "status",
-                "delivered_via",
-                "error_code",
-                "error_text",
-                "claim_token",
-                "last_checked_at",
-                "next_check_at",
-                "updated_at",
-            ],
-        )
-        for message, transitions in signalled:
-            _signal_transitions(message, transitions)
-    return report
+        if dated:
+            # Each changed channel's date is on the history row just written: copy it
+            # over in one statement instead of a per-row CASE.
+            latest = StatusChange.objects.filter(
+                message=OuterRef("message"), channel=OuterRef("channel")
+            ).order_by("-pk")
+            ChannelStatus.objects.filter(pk__in=dated).update(
+                status_date=Subquery(latest.values("status_date")[:1])
+            )
+        for (status, via, code, text, next_check_at), pks in message_groups.items():
+            Message.objects.filter(pk__in=pks).update(
+                status=status,
+                delivered_via=via,
+                error_code=code,
+                error_text=text,
+                next_check_at=next_check_at,
+                claim_token="",
+                last_checked_at=now,
+                updated_at=now,
+            )
 
 
 def _merge_channels(
@@ -818,12 +935,7 @@ def delete_old_messages(older_than: dt.timedelta, *, batch_size: int = 1000) -> 
     age. Deletes in batches (their channel statuses and history go with them) and
     returns how many messages were deleted.
     """
-    cutoff = timezone.now() - older_than
-    finished = (
-        Message.objects.filter(created_at__lt=cutoff)
-        .exclude(state__in=[Message.State.QUEUED, Message.State.SENDING])
-        .exclude(state=Message.State.ACCEPTED, next_check_at__isnull=False)
-    )
+    finished = _old_messages(older_than)
     deleted = 0
     while True:
         pks = list(finished.order_by("pk").values_list("pk", flat=True)[:batch_size])
@@ -832,3 +944,62 @@ def delete_old_messages(older_than: dt.timedelta, *, batch_size: int = 1000) -> 
         with transaction.atomic():
             Message.objects.filter(pk__in=pks).delete()
         deleted += len(pks)
+
+
+def count_old_messages(older_than: dt.timedelta) -> int:
+    """How many messages :func:`delete_old_messages` would delete now."""
+    return _old_messages(older_than).count()
+
+
+def _old_messages(older_than: dt.timedelta) -> MessageQuerySet:
+    """Messages created more than ``older_than`` ago whose story is over.
+
+    Shared by :func:`delete_old_messages` and :func:`count_old_messages`, so a dry run
+    counts exactly what a real one deletes.
+    """
+    cutoff = timezone.now() - older_than
+    return (
+        Message.objects.filter(created_at__lt=cutoff)
+        .exclude(state__in=[Message.State.QUEUED, Message.State.SENDING])
+        .exclude(state=Message.State.ACCEPTED, next_check_at__isnull=False)
+    )
+
+
+# -- sending what is queued --------------------------------------------------------------
+
+#: How long a message queued for its first send is left to whoever queued it (usually a
+#: task on its way) before :func:`send_due` sends it itself.
+QUEUED_GRACE = dt.timedelta(minutes=1)
+
+
+def send_due(limit: int | None = None, *, rate_limit: float | None = None) -> int:
+    """Send the queued messages whose time has come; returns how many were attempted.
+
+    Due are messages refused earlier for a passing reason whose ``retry_at`` has come,
+    and messages queued for their first send more than :data:`QUEUED_GRACE` ago: their
+    task was lost or no worker ran it, and nothing queued may be left behind. Each goes
+    through :func:`dispatch`, which claims it atomically, so this may run beside task
+    workers (or twice at once) without sending anything twice. At most ``rate_limit``
+    sends per second (default ``SYNC_RATE_LIMIT``); the outcome of each is on its row.
+    """
+    now = timezone.now()
+    due = (
+        Message.objects.filter(state=Message.State.QUEUED)
+        .filter(
+            Q(retry_at__lte=now)
+            | Q(retry_at__isnull=True, attempts__gt=0)
+            | Q(retry_at__isnull=True, created_at__lte=now - QUEUED_GRACE)
+        )
+        .order_by("created_at", "pk")
+        .values_list("pk", "attempts")
+    )
+    candidates = list(due if limit is None else due[:limit])
+    limiter = RateLimiter(smsfly_settings.SYNC_RATE_LIMIT if rate_limit is None else rate_limit)
+    attempted = 0
+    for pk, attempts in candidates:
+        limiter.acquire()
+        # dispatch() returns the row untouched when another worker claimed it first;
+        # only a raised attempt count says this call sent it.
+        if dispatch(pk).attempts > attempts:
+            attempted += 1
+    return attempted

@@ -1287,3 +1287,20 @@ def test_django_error_reports_do_not_show_the_key(
     assert inner  # the backend's, requests' and urllib3's frames
     for frame in inner:
         assert KEY not in repr(frame["vars"]), frame["function"]
+
+
+def test_environment_is_read_once_and_a_ca_bundle_still_verifies(
+    mock: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not used: responses answers before TLS")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    backend = HTTPBackend(api_url="https://sms-fly.ua/api/v2/api.php")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # later changes are not re-read per request
+    add_reply(mock)
+    backend.send(make_body())
+    kwargs = mock.calls[0].request.req_kwargs  # type: ignore[attr-defined]
+    assert kwargs["verify"] == str(bundle)
+    assert kwargs["proxies"]["https"] == "http://127.0.0.1:3128"
+    assert backend.session.trust_env is False

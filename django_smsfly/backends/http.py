@@ -193,6 +193,15 @@ class HTTPBackend(BaseBackend):
         # The API is stateless. Keeping cookies would make concurrent threads share a
         # server-side session (which PHP serialises) and share mutable jar state.
         session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        # Proxies and a CA bundle from the environment (HTTPS_PROXY, REQUESTS_CA_BUNDLE)
+        # are read once here: requests would otherwise re-read the environment and stat
+        # ~/.netrc on every request, a large share of a status poll's CPU time.
+        environment = session.merge_environment_settings(self.api_url, {}, None, True, None)
+        self._proxies: dict[str, str] = dict(environment.get("proxies") or {})
+        bundle = environment.get("verify")
+        # Verification stays on: the environment may name a CA bundle, never turn it off.
+        self._verify: bool | str = bundle if isinstance(bundle, str) and bundle else True
+        session.trust_env = False
         return session
 
     @property
@@ -294,7 +303,8 @@ class HTTPBackend(BaseBackend):
                     self.api_url,
                     data=payload,
                     timeout=self.timeout,
-                    verify=True,
+                    verify=self._verify,
+                    proxies=self._proxies,
                     allow_redirects=False,
                     stream=True,
                 )
