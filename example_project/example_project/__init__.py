@@ -1,0 +1,1 @@
+"""A small Django site that uses django-smsfly (see ``settings.py``)."""
