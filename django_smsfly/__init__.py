@@ -2,7 +2,7 @@
 
 The public Python API is importable from this package::
 
-    from django_smsfly import get_client, get_balance, get_balances
+    from django_smsfly import send_sms, get_client, get_balance
 
 Names that need Django's app registry (services, models) are imported lazily, so
 ``import django_smsfly`` is safe from settings files and before ``django.setup()``.
@@ -17,6 +17,10 @@ __version__ = "0.1.0.dev0"
 
 # Public name -> module that defines it. Imported on first use (PEP 562).
 _LAZY = {
+    "send_sms": "django_smsfly.services",
+    "send_viber": "django_smsfly.services",
+    "send_message": "django_smsfly.services",
+    "sync_statuses": "django_smsfly.services",
     "get_client": "django_smsfly.services",
     "get_balance": "django_smsfly.services",
     "get_balances": "django_smsfly.services",
@@ -33,11 +37,23 @@ __all__ = [
     "get_balance",
     "get_balances",
     "get_client",
+    "send_message",
+    "send_sms",
+    "send_viber",
+    "sync_statuses",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from django_smsfly.client import SmsFlyClient
-    from django_smsfly.services import get_balance, get_balances, get_client
+    from django_smsfly.services import (
+        get_balance,
+        get_balances,
+        get_client,
+        send_message,
+        send_sms,
+        send_viber,
+        sync_statuses,
+    )
     from django_smsfly.validation import SmsContent, ViberContent
 
 

@@ -417,10 +417,10 @@ def _record_acceptance(message: Message, result: SendResult) -> None:
                 channel=channel.value,
                 position=position,
                 status=new.value,
-                raw_status=raw[:32],
+                raw_status=_db_text(raw, 32),
                 status_date=reported.date if reported else None,
                 cost=reported.cost if reported else None,
-                label=(reported.label or "")[:32] if reported else "",
+                label=_db_text(reported.label or "", 32) if reported else "",
             )
         )
         changes.append(
@@ -462,8 +462,8 @@ def _record_send_failure(message: Message, exc: BaseException) -> None:
     else:
         code, text = "INTERNAL", f"{type(exc).__name__}: {exc}"
         not_sent = transient = False
-    message.error_code = code[:64]
-    message.error_text = text
+    message.error_code = _db_text(code, 64)
+    message.error_text = _db_text(text)
     message.claim_token = ""
     message.lease_until = None
     if not_sent and transient and message.attempts < smsfly_settings.SEND_MAX_ATTEMPTS:
@@ -485,11 +485,18 @@ def _record_send_failure(message: Message, exc: BaseException) -> None:
                 message=message,
                 old_status=old.value,
                 new_status=message.status,
-                raw_status=code[:32],
+                raw_status=_db_text(code, 32),
             )
         transaction.on_commit(
             lambda: signals.message_failed.send_robust(Message, message=message, error=exc)
         )
+
+
+def _db_text(text: str, limit: int | None = None) -> str:
+    """Server-provided text made storable: no NUL characters (PostgreSQL refuses them),
+    cut to the column's length."""
+    text = text.replace("\x00", "")
+    return text[:limit] if limit is not None else text
 
 
 def _retry_delay(attempts: int) -> float:
@@ -511,7 +518,7 @@ def _change(
         channel=channel.value,
         old_status=old.value,
         new_status=new.value,
-        raw_status=raw[:32],
+        raw_status=_db_text(raw, 32),
         status_date=reported.date if reported else None,
     )
 
@@ -737,8 +744,8 @@ def _apply_batch(batch: list[Message], polls: list[_Poll]) -> SyncReport:
             retry_after = getattr(poll.error, "retry_after", None)
             delay = max(next_check_delay(age), dt.timedelta(seconds=retry_after or 0))
             message.next_check_at = now + delay
-            message.error_code = code[:64]
-            message.error_text = str(poll.error)
+            message.error_code = _db_text(code, 64)
+            message.error_text = _db_text(str(poll.error))
             _maybe_time_out(message, now, report)
             continue
         assert poll.result is not None  # noqa: S101 - _poll returns one or the other
@@ -847,10 +854,11 @@ def _merge_channels(
             continue
         old = DeliveryStatus(row.status)
         new = advance(old, DeliveryStatus.from_raw(reported.status))
-        raw_changed = reported.raw_status[:32] != row.raw_status
+        raw = _db_text(reported.raw_status, 32)
+        raw_changed = raw != row.raw_status
         if new is old and not raw_changed:
             continue
-        row.raw_status = reported.raw_status[:32]
+        row.raw_status = raw
         row.updated_at = now
         if new is not old:
             row.status = new.value

@@ -1,0 +1,58 @@
+"""``manage.py smsfly_cleanup``: delete the records of old, finished messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.management.base import CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
+
+from django_smsfly import services
+from django_smsfly.management.commands._common import SmsFlyCommand, positive_int
+
+
+class Command(SmsFlyCommand):
+    """Delete messages older than a number of days whose story is over."""
+
+    help = gettext_noop(
+        "Delete messages created more than --older-than days ago, with their channel "
+        "statuses and history. Messages still queued, being sent or waiting for a final "
+        "status are kept whatever their age."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Options: --older-than, --dry-run."""
+        parser.add_argument(
+            "--older-than",
+            type=positive_int,
+            required=True,
+            metavar="DAYS",
+            help=_("Delete messages created more than DAYS days ago."),
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help=_("Only count the messages that would be deleted."),
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Count or delete, and say how many."""
+        older_than = dt.timedelta(days=options["older_than"])
+        if options["dry_run"]:
+            count = services.count_old_messages(older_than)
+            self.say(
+                ngettext(
+                    "%(count)d message would be deleted.",
+                    "%(count)d messages would be deleted.",
+                    count,
+                )
+                % {"count": count}
+            )
+            return
+        count = services.delete_old_messages(older_than)
+        self.say(
+            ngettext("%(count)d message deleted.", "%(count)d messages deleted.", count)
+            % {"count": count}
+        )

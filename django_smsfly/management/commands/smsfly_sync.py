@@ -1,0 +1,263 @@
+"""``manage.py smsfly_sync``: send what is queued, then ask SMS-fly for due statuses."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
+
+from django_smsfly import services
+from django_smsfly.management.commands._common import (
+    Progress,
+    SmsFlyCommand,
+    error_codes,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+from django_smsfly.models import Message
+
+#: The longest single sleep of --loop: a stop request is noticed within this many seconds.
+SLEEP_STEP = 1.0
+
+
+class Command(SmsFlyCommand):
+    """Poll SMS-fly for the statuses of messages that are due, once or in a loop."""
+
+    help = gettext_noop(
+        "First send queued messages that are due (retries, and messages queued over a "
+        "minute ago whose task never came; skip with --no-send), then ask SMS-fly for the "
+        "status of every message whose next check has come, and store what changed. Safe "
+        "to run in several processes at once. Exit status: 0 normally, 1 if every status "
+        "request failed (SMS-fly unreachable) or on an API or configuration error. With "
+        "--loop it runs until interrupted (Ctrl-C or SIGTERM) and then exits with 0."
+    )
+
+    #: Replaceable in tests: how the loop waits and reads the time.
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Options: limits, concurrency, rate, --message, --loop/--interval, --no-send."""
+        parser.add_argument(
+            "--limit",
+            type=positive_int,
+            metavar="N",
+            help=_("Check at most N messages (and send at most N queued ones) per run."),
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            metavar="N",
+            help=_("Messages claimed per batch (default: SMSFLY['SYNC_BATCH_SIZE'])."),
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=positive_int,
+            metavar="N",
+            help=_("Parallel status requests (default: SMSFLY['SYNC_CONCURRENCY'])."),
+        )
+        parser.add_argument(
+            "--rate-limit",
+            type=non_negative_float,
+            metavar="R",
+            help=_(
+                "At most R requests per second, 0 for no limit (default: "
+                "SMSFLY['SYNC_RATE_LIMIT']). SMS-fly refuses bursts."
+            ),
+        )
+        parser.add_argument(
+            "--message",
+            action="append",
+            metavar="ID",
+            help=_(
+                "Check only this message, due or not: its database id or its SMS-fly "
+                "message id. Repeat for more. Sends nothing."
+            ),
+        )
+        parser.add_argument(
+            "--loop",
+            action="store_true",
+            help=_("Run again every --interval seconds until interrupted."),
+        )
+        parser.add_argument(
+            "--interval",
+            type=positive_float,
+            default=10.0,
+            metavar="SECONDS",
+            help=_("Seconds from the start of one run to the next with --loop (default 10)."),
+        )
+        parser.add_argument(
+            "--no-send",
+            action="store_true",
+            help=_("Do not send queued messages; only check statuses."),
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Run once (or loop), print the report, and fail if SMS-fly never answered."""
+        pks = _resolve(options["message"]) if options["message"] else None
+        if pks is not None and options["loop"]:
+            raise CommandError(_("--message checks given messages once; it cannot --loop."))
+        if options["loop"]:
+            self._loop(options)
+            return
+        report = self._run(options, pks)
+        self._summary(report)
+        if report.checked and report.errors == report.checked:
+            raise CommandError(
+                _("Every status request failed (%(codes)s). Is SMS-fly reachable?")
+                % {"codes": error_codes(report.error_codes)}
+            )
+
+    def _run(self, options: dict[str, Any], pks: list[int] | None) -> services.SyncReport:
+        """One pass: send what is due (unless told not to), then sync statuses."""
+        sent = 0
+        if pks is None and not options["no_send"]:
+            sent = services.send_due(options["limit"], rate_limit=options["rate_limit"])
+        progress = Progress(self.stdout, enabled=self.verbosity >= 1, clock=self.clock)
+        last_line: str | None = None
+
+        def on_batch(running: services.SyncReport) -> None:
+            nonlocal last_line
+            last_line = _progress_line(running, progress.rate(running.checked))
+            if progress.enabled:
+                progress.update(last_line)
+            else:
+                self.say(last_line, level=2)
+
+        try:
+            report = services.sync_statuses(
+                limit=options["limit"],
+                batch_size=options["batch_size"],
+                concurrency=options["concurrency"],
+                rate_limit=options["rate_limit"],
+                message_pks=pks,
+                progress=on_batch,
+            )
+        finally:
+            # Redraws are throttled: the last batch's counts may not be on screen yet.
+            progress.finish(last_line)
+        report.sent += sent
+        return report
+
+    def _summary(self, report: services.SyncReport, *, prefix: str = "") -> None:
+        self.say(prefix + str(report))
+        if report.error_codes:
+            self.say(_("Errors by code: %(codes)s") % {"codes": error_codes(report.error_codes)})
+
+    def _loop(self, options: dict[str, Any]) -> None:
+        """Run every ``--interval`` seconds until Ctrl-C or SIGTERM; both end with status 0."""
+        stop = _StopFlag()
+        total = services.SyncReport()
+        interval: float = options["interval"]
+        runs = 0
+        with stop.on_sigterm():
+            try:
+                while not stop.requested:
+                    started = self.clock()
+                    report = self._run(options, None)
+                    total.add(report)
+                    runs += 1
+                    # Quiet rounds are only worth a line when asked for more detail.
+                    busy = report.checked or report.sent
+                    if busy or self.verbosity >= 2:
+                        stamp = timezone.localtime().strftime("%H:%M:%S")
+                        self._summary(report, prefix=f"[{stamp}] ")
+                    self._wait(interval - (self.clock() - started), stop)
+            except KeyboardInterrupt:
+                pass  # Ctrl-C is how a loop is meant to end
+        self.say(
+            ngettext(
+                "Stopped after %(runs)d run. Total: %(report)s",
+                "Stopped after %(runs)d runs. Total: %(report)s",
+                runs,
+            )
+            % {"runs": runs, "report": total}
+        )
+
+    def _wait(self, seconds: float, stop: _StopFlag) -> None:
+        # Short steps, so a SIGTERM is acted on within a second, not after the interval.
+        deadline = self.clock() + seconds
+        while not stop.requested:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return
+            self.sleep(min(remaining, SLEEP_STEP))
+
+
+class _StopFlag:
+    """Set by SIGTERM, so a service manager's stop ends the loop between runs."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+    def on_sigterm(self) -> _SigtermHandler:
+        """A context that routes SIGTERM here while it is active."""
+        return _SigtermHandler(self._handle)
+
+
+class _SigtermHandler:
+    def __init__(self, handler: Callable[[int, FrameType | None], None]) -> None:
+        self._handler = handler
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> None:
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handler)
+            self._installed = True
+        except ValueError:
+            pass  # not the main thread: signals cannot be caught here, Ctrl-C still works
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _progress_line(report: services.SyncReport, rate: float) -> str:
+    return _(
+        "checked %(checked)d · changed %(changed)d · final %(final)d · errors %(errors)d"
+        " · %(rate).1f/s"
+    ) % {
+        "checked": report.checked,
+        "changed": report.changed,
+        "final": report.final,
+        "errors": report.errors,
+        "rate": rate,
+    }
+
+
+def _resolve(values: list[str]) -> list[int]:
+    """Database ids of the messages named by database id or SMS-fly message id."""
+    pks: list[int] = []
+    for value in values:
+        text = str(value).strip()
+        # An SMS-fly id wins: it is unambiguous, while digits might be either.
+        message = Message.objects.filter(message_id=text).first() if text else None
+        if message is None and text.isdigit():
+            message = Message.objects.filter(pk=int(text)).first()
+        if message is None:
+            raise CommandError(
+                _("No message has the id or SMS-fly message id %(value)r.") % {"value": text}
+            )
+        if not message.message_id:
+            raise CommandError(
+                _(
+                    "Message %(pk)d has no SMS-fly message id (it is %(state)s): there is "
+                    "no status to ask for."
+                )
+                % {"pk": message.pk, "state": message.get_state_display()}
+            )
+        if message.pk not in pks:
+            pks.append(message.pk)
+    return pks
