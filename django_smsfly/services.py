@@ -317,13 +317,15 @@ def _write_message(
         message.attempts = 1
         message.claim_token = uuid.uuid4().hex
         message.lease_until = now + SEND_LEASE
+    if idempotency_key is None:
+        # Nothing unique can clash: a plain INSERT, without a savepoint's round trips.
+        message.save(force_insert=True)
+        return message, True
     try:
         with transaction.atomic():
             message.save(force_insert=True)
     except IntegrityError:
         # Another caller with the same key won the race: theirs is the message.
-        if idempotency_key is None:
-            raise
         return Message.objects.get(idempotency_key=idempotency_key), False
     return message, True
 
