@@ -33,6 +33,7 @@ from django.db.models import F, OuterRef, Q, Subquery, prefetch_related_objects
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from django_smsfly import signals
 from django_smsfly.backends.base import BaseBackend
@@ -258,7 +259,7 @@ def queue_message(
     :func:`dispatch` (or ``smsfly_sync``) sends it later. With an ``idempotency_key``
     already used, the existing message is returned.
     """
-    message, _ = _write_message(
+    message, _created = _write_message(
         recipient,
         channels=channels,
         sms=sms,
@@ -595,15 +596,17 @@ class SyncReport:
     error_codes: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        text = (
-            f"checked {self.checked}, changed {self.changed}, final {self.final}, "
-            f"errors {self.errors}"
-        )
+        parts = [
+            _("checked %(count)d") % {"count": self.checked},
+            _("changed %(count)d") % {"count": self.changed},
+            _("final %(count)d") % {"count": self.final},
+            _("errors %(count)d") % {"count": self.errors},
+        ]
         if self.timed_out:
-            text += f", timed out {self.timed_out}"
+            parts.append(_("timed out %(count)d") % {"count": self.timed_out})
         if self.sent:
-            text += f", sent {self.sent}"
-        return text
+            parts.append(_("sent %(count)d") % {"count": self.sent})
+        return ", ".join(parts)
 
     def add(self, other: SyncReport) -> None:
         """Add another report's counts to this one."""
@@ -927,7 +930,7 @@ def estimate_cost(
     and an :class:`~django_smsfly.exceptions.SmsFlyError` if the price list cannot be had.
     """
     prepared = get_client().prepare(recipient, channels=channels, sms=sms, viber=viber)
-    mcc, _ = network_of(prepared.recipient)
+    mcc, _mnc = network_of(prepared.recipient)
     prices = get_price_list(mcc) if mcc else PriceList()
     sms_block = prepared.data.get("sms")
     return estimate(
