@@ -55,6 +55,7 @@ from django_smsfly.validation import (
     SmsContent,
     ViberContent,
     build_send_data,
+    sms_fallback,
     validate_channels,
 )
 
@@ -339,16 +340,9 @@ class SmsFlyClient:
             source=source,
             ttl=ttl,
         )
-        if sms_text is None:
-            if sms_source is not None or sms_ttl is not None:
-                raise SmsFlyValidationError(
-                    "sms_source and sms_ttl need sms_text (the SMS fallback)", field="sms_text"
-                )
-            return self.send_message(recipient, channels=[Channel.VIBER], viber=viber)
-        sms = SmsContent(text=sms_text, source=sms_source, ttl=sms_ttl)
-        return self.send_message(
-            recipient, channels=[Channel.VIBER, Channel.SMS], viber=viber, sms=sms
-        )
+        sms = sms_fallback(sms_text, sms_source, sms_ttl)
+        channels = [Channel.VIBER, Channel.SMS] if sms else [Channel.VIBER]
+        return self.send_message(recipient, channels=channels, viber=viber, sms=sms)
 
     # -- statuses ---------------------------------------------------------------------
 

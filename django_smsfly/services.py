@@ -46,7 +46,7 @@ from django_smsfly.pricing import CostEstimate, estimate, network_of
 from django_smsfly.ratelimit import RateLimiter
 from django_smsfly.results import ChannelResult, PriceList, SendResult, StatusResult
 from django_smsfly.statuses import DeliveryStatus, advance, overall
-from django_smsfly.validation import SmsContent, ViberContent
+from django_smsfly.validation import SmsContent, ViberContent, sms_fallback
 
 #: The key the sandbox accepts when no API_KEY is set: it never leaves the process.
 SANDBOX_KEY = "sandbox"
@@ -196,13 +196,7 @@ def send_viber(
         source=source,
         ttl=ttl,
     )
-    sms = None
-    if sms_text is not None:
-        sms = SmsContent(text=sms_text, source=sms_source, ttl=sms_ttl)
-    elif sms_source is not None or sms_ttl is not None:
-        raise SmsFlyValidationError(
-            "sms_source and sms_ttl need sms_text (the SMS fallback)", field="sms_text"
-        )
+    sms = sms_fallback(sms_text, sms_source, sms_ttl)
     return send_message(
         recipient,
         channels=[Channel.VIBER, Channel.SMS] if sms else [Channel.VIBER],

@@ -276,3 +276,20 @@ def _coerce(
     raise SmsFlyValidationError(
         f"expected {kind.__name__} or a dict, got {type(content).__name__}", field=channel.value
     )
+
+
+def sms_fallback(
+    text: str | None, source: str | None = None, ttl: int | None = None
+) -> SmsContent | None:
+    """The SMS that follows a Viber message if Viber fails, or ``None`` without a text.
+
+    Shared by every ``send_viber``: a fallback sender name or lifetime without a fallback
+    text is a mistake worth telling, not something to drop silently.
+    """
+    if text is not None:
+        return SmsContent(text=text, source=source, ttl=ttl)
+    if source is not None or ttl is not None:
+        raise SmsFlyValidationError(
+            "sms_source and sms_ttl need sms_text (the SMS fallback)", field="sms_text"
+        )
+    return None

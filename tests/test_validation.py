@@ -186,3 +186,13 @@ def test_whole_message_data() -> None:
 def test_unknown_content_field_is_a_validation_error() -> None:
     with pytest.raises(SmsFlyValidationError, match="sms"):
         send(channels=["sms"], sms={"txt": "typo"})
+
+
+def test_sms_fallback_needs_its_text() -> None:
+    from django_smsfly.validation import sms_fallback
+
+    assert sms_fallback(None) is None
+    assert sms_fallback("Hi", ttl=5) == SmsContent("Hi", ttl=5)
+    with pytest.raises(SmsFlyValidationError, match="sms_text") as info:
+        sms_fallback(None, source="Shop")
+    assert info.value.field == "sms_text"
