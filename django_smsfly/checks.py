@@ -6,7 +6,10 @@
 ``smsfly.E003``    ``API_URL`` is not an https URL
 ``smsfly.E004``    ``DEFAULT_REGION`` is not a region phone numbers know
 ``smsfly.E005``    ``BACKEND`` cannot be imported or is not a backend
+``smsfly.E006``    ``RATE_LIMIT_CACHE`` names no cache in ``settings.CACHES``
+``smsfly.E007``    ``TASK_BACKEND`` names no backend in ``settings.TASKS``
 ``smsfly.W001``    the sandbox backend is used while ``DEBUG`` is off
+``smsfly.W002``    ``RATE_LIMIT_CACHE`` is a cache each process keeps for itself
 =================  =========================================================
 """
 
@@ -92,4 +95,55 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="smsfly.W001",
             )
         )
+    errors.extend(_check_shared_rate_limit(conf))
+    errors.extend(_check_task_backend(conf))
     return errors
+
+
+#: Caches that live in one process: a rate limit kept in them is not shared.
+_PROCESS_LOCAL_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+
+
+def _check_shared_rate_limit(conf: dict[str, Any]) -> list[checks.CheckMessage]:
+    alias = conf["RATE_LIMIT_CACHE"]
+    if not alias:
+        return []
+    configured = getattr(settings, "CACHES", {})
+    if alias not in configured:
+        return [
+            checks.Error(
+                f"SMSFLY['RATE_LIMIT_CACHE'] = {alias!r} is not in settings.CACHES.",
+                hint="Name a cache every worker reaches, such as Redis.",
+                id="smsfly.E006",
+            )
+        ]
+    if configured[alias].get("BACKEND") in _PROCESS_LOCAL_CACHES:
+        return [
+            checks.Warning(
+                f"SMSFLY['RATE_LIMIT_CACHE'] = {alias!r} is kept in each process, so the "
+                "rate limit is not shared between workers.",
+                hint="Use a shared cache (Redis, Memcached or the database cache).",
+                id="smsfly.W002",
+            )
+        ]
+    return []
+
+
+def _check_task_backend(conf: dict[str, Any]) -> list[checks.CheckMessage]:
+    # Without settings.TASKS the frameworks provide an immediate "default" backend.
+    tasks = getattr(settings, "TASKS", None)
+    alias = conf["TASK_BACKEND"]
+    if tasks is None and alias == "default":
+        return []
+    if tasks is None or alias not in tasks:
+        return [
+            checks.Error(
+                f"SMSFLY['TASK_BACKEND'] = {alias!r} is not in settings.TASKS.",
+                hint="Add it to settings.TASKS or set TASK_BACKEND to a configured alias.",
+                id="smsfly.E007",
+            )
+        ]
+    return []

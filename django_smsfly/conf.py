@@ -59,6 +59,24 @@ DEFAULTS: dict[str, Any] = {
     # How many times a message refused for a passing reason (HTTP 429, no connection)
     # is tried before it is marked failed.
     "SEND_MAX_ATTEMPTS": 5,
+    # The most SENDMESSAGE requests per second, for every worker together when
+    # RATE_LIMIT_CACHE is set (None: no limit of the app's own).
+    "SEND_RATE_LIMIT": None,
+    # A cache alias (Redis, Memcached or the database cache) through which every
+    # process shares the send and sync rate limits. None: each process paces itself.
+    "RATE_LIMIT_CACHE": None,
+    # Seconds a worker's claim on a message it sends holds. A worker that dies leaves the
+    # message "sending" this long; then smsfly_sync queues it again (no request had
+    # started) or marks it unknown (one had). Keep it well above the longest send,
+    # including TIMEOUT, retries and the wait for a rate-limit slot.
+    "SEND_LEASE": 300,
+    # Seconds a message queued for a background send is left to its task before
+    # smsfly_sync sends it itself (the task was lost, or no worker runs).
+    "QUEUED_GRACE": 60,
+    # The alias in settings.TASKS that background sends and syncs are enqueued on.
+    "TASK_BACKEND": "default",
+    # The admin's balance panel warns when a balance is below this (None: never).
+    "BALANCE_WARNING": Decimal("100"),
 }
 
 
@@ -98,11 +116,29 @@ class SmsFlySettings:
                 raise ImproperlyConfigured(
                     f"{SETTING_NAME}['{name}'] must be an integer >= {minimum}."
                 )
-        for name in ("RETRY_BACKOFF", "MAX_RETRY_WAIT", "SYNC_RATE_LIMIT"):
+        for name in ("RETRY_BACKOFF", "MAX_RETRY_WAIT", "SYNC_RATE_LIMIT", "QUEUED_GRACE"):
             values[name] = _non_negative(name, values[name])
-        for name in ("API_KEY", "SMS_SOURCE", "VIBER_SOURCE", "API_URL", "BACKEND"):
+        values["SEND_LEASE"] = _non_negative("SEND_LEASE", values["SEND_LEASE"])
+        if values["SEND_LEASE"] < 1:
+            raise ImproperlyConfigured(f"{SETTING_NAME}['SEND_LEASE'] must be at least 1 second.")
+        if values["SEND_RATE_LIMIT"] is not None:
+            values["SEND_RATE_LIMIT"] = _non_negative("SEND_RATE_LIMIT", values["SEND_RATE_LIMIT"])
+        if values["BALANCE_WARNING"] is not None:
+            warning = values["BALANCE_WARNING"]
+            _non_negative("BALANCE_WARNING", warning)
+            values["BALANCE_WARNING"] = Decimal(str(warning))
+        for name in (
+            "API_KEY",
+            "SMS_SOURCE",
+            "VIBER_SOURCE",
+            "API_URL",
+            "BACKEND",
+            "RATE_LIMIT_CACHE",
+        ):
             if values[name] is not None and not isinstance(values[name], str):
                 raise ImproperlyConfigured(f"{SETTING_NAME}['{name}'] must be a string.")
+        if not isinstance(values["TASK_BACKEND"], str) or not values["TASK_BACKEND"]:
+            raise ImproperlyConfigured(f"{SETTING_NAME}['TASK_BACKEND'] must be a task alias.")
         if not isinstance(values["BACKEND_OPTIONS"], Mapping):
             raise ImproperlyConfigured(f"{SETTING_NAME}['BACKEND_OPTIONS'] must be a dict.")
         region = values["DEFAULT_REGION"]

@@ -242,3 +242,21 @@ class SmsFlyServerError(SmsFlyAPIError):
     default_code = "SERVER_ERROR"
 
     transient = True
+
+
+class SmsFlyWorkerLost(SmsFlyError):
+    """The worker sending a message stopped after its request may have left.
+
+    Raised by nobody: it is what :data:`~django_smsfly.signals.message_failed` carries
+    and what the message records (``WORKER_LOST``) when a send's lease ran out after
+    the request had started. The outcome is unknown, so the message is not resent.
+    """
+
+    default_code = "WORKER_LOST"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "The worker sending this message stopped after the request may have left; "
+            "the outcome is unknown."
+        )

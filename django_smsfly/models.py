@@ -123,6 +123,11 @@ class Message(models.Model):
     #: that claim holds; a claim that ran out may be taken over.
     claim_token = models.CharField(_("claim"), max_length=32, blank=True)
     lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    #: When the send request was about to leave, written (and committed) just before it.
+    #: A worker that dies with the message claimed leaves it ``sending``; once its lease
+    #: runs out, this tells whether the request could have reached SMS-fly (the message
+    #: becomes ``unknown``) or certainly did not (it is queued again).
+    request_started_at = models.DateTimeField(_("request started"), null=True, blank=True)
 
     objects = MessageQuerySet.as_manager()
 

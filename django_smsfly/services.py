@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -35,18 +36,26 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from django_smsfly import signals
+from django_smsfly import signals, taskcompat
 from django_smsfly.backends.base import BaseBackend
 from django_smsfly.channels import Channel
 from django_smsfly.client import APP_VERSION, PreparedMessage, SmsFlyClient
 from django_smsfly.conf import smsfly_settings
-from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError, Verdict
+from django_smsfly.exceptions import (
+    SmsFlyError,
+    SmsFlyRateLimited,
+    SmsFlyValidationError,
+    SmsFlyWorkerLost,
+    Verdict,
+)
 from django_smsfly.models import ChannelStatus, Message, MessageQuerySet, StatusChange
 from django_smsfly.pricing import CostEstimate, estimate, network_of
-from django_smsfly.ratelimit import RateLimiter
+from django_smsfly.ratelimit import RateLimiter, SharedRateLimiter, get_rate_limiter
 from django_smsfly.results import ChannelResult, PriceList, SendResult, StatusResult
 from django_smsfly.statuses import DeliveryStatus, advance, overall
 from django_smsfly.validation import SmsContent, ViberContent, sms_fallback
+
+logger = logging.getLogger("django_smsfly")
 
 #: The key the sandbox accepts when no API_KEY is set: it never leaves the process.
 SANDBOX_KEY = "sandbox"
@@ -150,13 +159,15 @@ def send_sms(
     idempotency_key: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     created_by: Any = None,
+    defer: bool = False,
 ) -> Message:
     """Send an SMS and return its :class:`~django_smsfly.models.Message`.
 
     Invalid input raises :class:`~django_smsfly.exceptions.SmsFlyValidationError`
     before anything is written or sent. Failures of the send itself do not raise:
     they are recorded on the returned message (``state``, ``error_code``,
-    ``error_text``).
+    ``error_text``). With ``defer=True`` the message is written ``queued`` and a
+    background task sends it (see :func:`send_message`).
     """
     return send_message(
         recipient,
@@ -165,6 +176,7 @@ def send_sms(
         idempotency_key=idempotency_key,
         metadata=metadata,
         created_by=created_by,
+        defer=defer,
     )
 
 
@@ -183,10 +195,11 @@ def send_viber(
     idempotency_key: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     created_by: Any = None,
+    defer: bool = False,
 ) -> Message:
     """Send a Viber message; ``sms_text`` adds an SMS sent if Viber fails.
 
-    Behaves as :func:`send_sms` for errors and the returned message.
+    Behaves as :func:`send_sms` for errors, ``defer`` and the returned message.
     """
     viber = ViberContent(
         text=text,
@@ -205,6 +218,7 @@ def send_viber(
         idempotency_key=idempotency_key,
         metadata=metadata,
         created_by=created_by,
+        defer=defer,
     )
 
 
@@ -217,12 +231,23 @@ def send_message(
     idempotency_key: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     created_by: Any = None,
+    defer: bool = False,
 ) -> Message:
     """Send a message over ``channels`` in fallback order and return its record.
 
     With an ``idempotency_key`` already used, the existing message is returned and
     nothing is sent. ``metadata`` is stored as given (JSON) for your own references.
+
+    With ``defer=True`` the message is validated and written ``queued``, and a task
+    that sends it is enqueued on ``SMSFLY["TASK_BACKEND"]`` once the surrounding
+    transaction commits (at once outside one). With the frameworks' default immediate
+    backend the task runs right then, and the returned message shows its outcome;
+    with a worker-based engine it comes back ``queued``.
     """
+    if defer:
+        taskcompat.get_backend(smsfly_settings.TASK_BACKEND)  # fail before writing
+    else:
+        _send_limiter().acquire()
     message, created = _write_message(
         recipient,
         channels=channels,
@@ -231,9 +256,13 @@ def send_message(
         idempotency_key=idempotency_key,
         metadata=metadata,
         created_by=created_by,
-        sending=True,
+        sending=not defer,
     )
-    if created:
+    if created and defer:
+        enqueue_send([message.pk])
+        if not transaction.get_connection().in_atomic_block:
+            message.refresh_from_db()  # an immediate backend may have sent it already
+    elif created:
         _send(message)
     return message
 
@@ -308,10 +337,13 @@ def _write_message(
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
     if sending:
+        # Born claimed, and the request leaves right after the INSERT: should this
+        # process die in between, the message counts as possibly sent (never resent).
         message.state = Message.State.SENDING
         message.attempts = 1
         message.claim_token = uuid.uuid4().hex
-        message.lease_until = now + SEND_LEASE
+        message.lease_until = now + _send_lease()
+        message.request_started_at = now
     if idempotency_key is None:
         # Nothing unique can clash: a plain INSERT, without a savepoint's round trips.
         message.save(force_insert=True)
@@ -341,14 +373,63 @@ def dispatch(message_pk: int) -> Message:
             state=Message.State.SENDING,
             attempts=F("attempts") + 1,
             claim_token=token,
-            lease_until=now + SEND_LEASE,
+            lease_until=now + _send_lease(),
             updated_at=now,
         )
     )
     message = Message.objects.get(pk=message_pk)
-    if claimed:
+    if claimed and _start_request(message, token):
         _send(message)
     return message
+
+
+def _start_request(message: Message, token: str) -> bool:
+    """Wait for a send slot, then mark the request as leaving; False if the claim was lost.
+
+    The mark is committed before the request is made, so a worker that dies with the
+    message claimed leaves the answer behind: no mark, nothing left (queue it again);
+    a mark, the request may have arrived (unknown). Marking only while the claim is
+    still this worker's means a worker that stalled past its lease, whose message was
+    recovered and handed to another, sends nothing.
+    """
+    _send_limiter().acquire()
+    now = timezone.now()
+    marked = Message.objects.filter(
+        pk=message.pk, state=Message.State.SENDING, claim_token=token
+    ).update(request_started_at=now, lease_until=now + _send_lease(), updated_at=now)
+    if not marked:
+        logger.warning(
+            "Message %s: claim lost before sending; not sent by this worker.", message.pk
+        )
+        message.refresh_from_db()
+        return False
+    message.request_started_at = now
+    return True
+
+
+def dispatch_many(message_pks: Iterable[int]) -> dict[str, int]:
+    """:func:`dispatch` each message; returns how many ended in each state.
+
+    Messages pushed back for a passing reason (HTTP 429, no connection) are enqueued
+    again to run at their ``retry_at`` when the task backend can defer; otherwise
+    ``smsfly_sync`` sends them when they are due.
+    """
+    counts: dict[str, int] = {}
+    retry: dict[dt.datetime, list[int]] = {}
+    for pk in message_pks:
+        try:
+            message = dispatch(pk)
+        except Message.DoesNotExist:
+            counts["missing"] = counts.get("missing", 0) + 1
+            continue
+        counts[message.state] = counts.get(message.state, 0) + 1
+        if message.state == Message.State.QUEUED and message.retry_at is not None:
+            retry.setdefault(message.retry_at, []).append(pk)
+    alias = smsfly_settings.TASK_BACKEND
+    if retry and taskcompat.AVAILABLE and taskcompat.supports_defer(alias):
+        for run_after, pks in retry.items():
+            enqueue_send(pks, run_after=run_after)
+    return counts
 
 
 def _send(message: Message) -> None:
@@ -463,9 +544,17 @@ def _record_send_failure(message: Message, exc: BaseException) -> None:
     message.error_text = _db_text(text)
     message.claim_token = ""
     message.lease_until = None
-    if not_sent and transient and message.attempts < smsfly_settings.SEND_MAX_ATTEMPTS:
+    message.request_started_at = None
+    # HTTP 429 says nothing was sent and only asks to slow down: the message always
+    # goes back to the queue (never failed for it), after the wait the server asked for.
+    rate_limited = isinstance(exc, SmsFlyRateLimited)
+    if rate_limited or (
+        not_sent and transient and message.attempts < smsfly_settings.SEND_MAX_ATTEMPTS
+    ):
         # Nothing arrived; try again later (sooner if the server said when).
         delay = getattr(exc, "retry_after", None) or _retry_delay(message.attempts)
+        if rate_limited:
+            delay = min(delay, RATE_LIMITED_MAX_DELAY)
         message.state = Message.State.QUEUED
         message.retry_at = now + dt.timedelta(seconds=delay)
         message.save()
@@ -494,6 +583,15 @@ def _db_text(text: str, limit: int | None = None) -> str:
     cut to the column's length."""
     text = text.replace("\x00", "")
     return text[:limit] if limit is not None else text
+
+
+#: The longest a message refused with HTTP 429 waits before it is tried again (seconds).
+RATE_LIMITED_MAX_DELAY = 300.0
+
+
+def _send_limiter() -> RateLimiter | SharedRateLimiter:
+    """The limiter every send goes through (``SEND_RATE_LIMIT``, shared when configured)."""
+    return get_rate_limiter("send", smsfly_settings.SEND_RATE_LIMIT)
 
 
 def _retry_delay(attempts: int) -> float:
@@ -545,8 +643,17 @@ def _all_final(rows: Iterable[ChannelStatus]) -> bool:
 
 #: How long a sync's claim on a message lasts; a sync that dies frees it after this.
 SYNC_LEASE = dt.timedelta(minutes=5)
-#: How long a send's claim lasts (issue-level recovery of dead workers uses it).
-SEND_LEASE = dt.timedelta(minutes=5)
+
+
+def _send_lease() -> dt.timedelta:
+    """How long a send's claim holds (``SEND_LEASE``); a dead worker's message waits that long."""
+    return dt.timedelta(seconds=smsfly_settings.SEND_LEASE)
+
+
+def _queued_grace() -> dt.timedelta:
+    """How long a freshly queued message is left to its task (``QUEUED_GRACE``)."""
+    return dt.timedelta(seconds=smsfly_settings.QUEUED_GRACE)
+
 #: Polling stops this long after a message's lifetime ran out without a final status.
 POLL_GRACE = dt.timedelta(hours=6)
 #: The longest lifetime SMS-fly allows, assumed when a message did not set one.
@@ -602,6 +709,18 @@ class SyncReport:
             parts.append(_("sent %(count)d") % {"count": self.sent})
         return ", ".join(parts)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as plain JSON-ready data (a task's return value)."""
+        return {
+            "checked": self.checked,
+            "changed": self.changed,
+            "final": self.final,
+            "timed_out": self.timed_out,
+            "errors": self.errors,
+            "sent": self.sent,
+            "error_codes": dict(self.error_codes),
+        }
+
     def add(self, other: SyncReport) -> None:
         """Add another report's counts to this one."""
         for name in ("checked", "changed", "final", "timed_out", "errors", "sent"):
@@ -631,7 +750,7 @@ def sync_statuses(
     conf = smsfly_settings
     batch_size = batch_size or conf.SYNC_BATCH_SIZE
     concurrency = concurrency or conf.SYNC_CONCURRENCY
-    limiter = RateLimiter(conf.SYNC_RATE_LIMIT if rate_limit is None else rate_limit)
+    limiter = get_rate_limiter("sync", conf.SYNC_RATE_LIMIT if rate_limit is None else rate_limit)
     client = get_client()
     report = SyncReport()
     wanted = list(message_pks) if message_pks is not None else None
@@ -717,7 +836,9 @@ class _Poll:
     error: SmsFlyError | None = None
 
 
-def _poll(client: SmsFlyClient, limiter: RateLimiter, message: Message) -> _Poll:
+def _poll(
+    client: SmsFlyClient, limiter: RateLimiter | SharedRateLimiter, message: Message
+) -> _Poll:
     limiter.acquire()
     try:
         return _Poll(result=client.get_message_status(message.message_id or ""))
@@ -974,33 +1095,22 @@ def _old_messages(older_than: dt.timedelta) -> MessageQuerySet:
 
 # -- sending what is queued --------------------------------------------------------------
 
-#: How long a message queued for its first send is left to whoever queued it (usually a
-#: task on its way) before :func:`send_due` sends it itself.
-QUEUED_GRACE = dt.timedelta(minutes=1)
 
 
 def send_due(limit: int | None = None, *, rate_limit: float | None = None) -> int:
     """Send the queued messages whose time has come; returns how many were attempted.
 
     Due are messages refused earlier for a passing reason whose ``retry_at`` has come,
-    and messages queued for their first send more than :data:`QUEUED_GRACE` ago: their
+    and messages queued for their first send more than ``QUEUED_GRACE`` ago: their
     task was lost or no worker ran it, and nothing queued may be left behind. Each goes
     through :func:`dispatch`, which claims it atomically, so this may run beside task
     workers (or twice at once) without sending anything twice. At most ``rate_limit``
     sends per second (default ``SYNC_RATE_LIMIT``); the outcome of each is on its row.
     """
     now = timezone.now()
-    due = (
-        Message.objects.filter(state=Message.State.QUEUED)
-        .filter(
-            Q(retry_at__lte=now)
-            | Q(retry_at__isnull=True, attempts__gt=0)
-            | Q(retry_at__isnull=True, created_at__lte=now - QUEUED_GRACE)
-        )
-        .order_by("created_at", "pk")
-        .values_list("pk", "attempts")
-    )
+    due = _due_to_send(now).order_by("created_at", "pk").values_list("pk", "attempts")
     candidates = list(due if limit is None else due[:limit])
+    # Each send also waits for the shared send limiter (SEND_RATE_LIMIT) in dispatch().
     limiter = RateLimiter(smsfly_settings.SYNC_RATE_LIMIT if rate_limit is None else rate_limit)
     attempted = 0
     for pk, attempts in candidates:
@@ -1010,3 +1120,251 @@ def send_due(limit: int | None = None, *, rate_limit: float | None = None) -> in
         if dispatch(pk).attempts > attempts:
             attempted += 1
     return attempted
+
+
+def _due_to_send(now: dt.datetime) -> MessageQuerySet:
+    """Queued messages nobody is about to send: their retry time came, or their task
+    (if any) has had ``QUEUED_GRACE`` to run and did not."""
+    return Message.objects.filter(state=Message.State.QUEUED).filter(
+        Q(retry_at__lte=now)
+        | Q(retry_at__isnull=True, attempts__gt=0)
+        | Q(retry_at__isnull=True, created_at__lte=now - _queued_grace())
+    )
+
+
+# -- resending ---------------------------------------------------------------------------
+
+
+def resend(message_pk: int, *, allow_unknown: bool = False, defer: bool = False) -> Message | None:
+    """Send a message again that failed (or, with ``allow_unknown``, whose outcome is unknown).
+
+    The same row goes back to ``queued`` — its history keeps the failure — and is sent
+    (or, with ``defer``, handed to a task). Returns ``None`` when the message is not in
+    a state that allows it: accepted, being sent, already queued again by someone else,
+    or unknown without ``allow_unknown``. A message whose outcome is unknown may have
+    reached the recipient: sending it again may deliver it twice, which is why that
+    takes an explicit ``allow_unknown=True``.
+    """
+    states = [Message.State.FAILED]
+    if allow_unknown:
+        states.append(Message.State.UNKNOWN)
+    if defer:
+        taskcompat.get_backend(smsfly_settings.TASK_BACKEND)
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update().filter(pk=message_pk, state__in=states).first()
+        )
+        if message is None:
+            return None
+        old = message.delivery_status
+        Message.objects.filter(pk=message.pk).update(
+            state=Message.State.QUEUED,
+            status=DeliveryStatus.QUEUED.value,
+            retry_at=None,
+            error_code="",
+            error_text="",
+            updated_at=now,
+        )
+        if old is not DeliveryStatus.QUEUED:
+            StatusChange.objects.create(
+                message=message,
+                old_status=old.value,
+                new_status=DeliveryStatus.QUEUED.value,
+                raw_status="RESEND",
+            )
+    if defer:
+        enqueue_send([message.pk])
+        message.refresh_from_db()
+        return message
+    return dispatch(message.pk)
+
+
+# -- background work ---------------------------------------------------------------------
+
+#: Messages per send task when many are enqueued at once (smsfly_send --defer, --enqueue).
+SEND_TASK_BATCH = 100
+
+
+def enqueue_send(message_pks: list[int], *, run_after: dt.datetime | None = None) -> None:
+    """Enqueue tasks that send these queued messages, once the transaction commits.
+
+    If enqueuing fails (the broker is down, say), the messages stay ``queued`` and
+    ``smsfly_sync`` sends them after ``QUEUED_GRACE``: nothing is lost.
+    """
+    from django_smsfly import tasks  # noqa: PLC0415 - tasks imports this module
+
+    alias = smsfly_settings.TASK_BACKEND
+    for start in range(0, len(message_pks), SEND_TASK_BATCH):
+        chunk = list(message_pks[start : start + SEND_TASK_BATCH])
+        transaction.on_commit(
+            functools.partial(_enqueue_safely, tasks.send_messages, chunk, alias, run_after)
+        )
+
+
+def _enqueue_safely(
+    task_obj: Any, argument: Any, alias: str, run_after: dt.datetime | None
+) -> None:
+    try:
+        taskcompat.enqueue(task_obj, argument, alias=alias, run_after=run_after)
+    except Exception:
+        # The rows hold the truth: smsfly_sync will pick up what was not enqueued.
+        logger.exception(
+            "Could not enqueue %s on the task backend %r; smsfly_sync will take over.",
+            getattr(task_obj, "name", task_obj),
+            alias,
+        )
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover_stale_sends` did with messages whose sender vanished."""
+
+    #: Claimed but never sent (no request had started): queued again.
+    requeued: int = 0
+    #: The request may have left: marked unknown, never resent automatically.
+    unknown: int = 0
+
+
+#: The error recorded on a message whose worker died while sending it.
+WORKER_LOST = "WORKER_LOST"
+
+
+def recover_stale_sends(*, now: dt.datetime | None = None) -> RecoveryReport:
+    """Settle messages left ``sending`` by a worker that died (its lease ran out).
+
+    One whose request had not started goes back to the queue and is sent again; one
+    whose request had started may have reached SMS-fly, so it becomes ``unknown`` with
+    the error ``WORKER_LOST`` and :data:`~django_smsfly.signals.message_failed` is sent.
+    Each row is changed with a conditional UPDATE on its claim, so a worker that is
+    merely slow and still holds it is never overtaken by two recoveries at once.
+    """
+    now = now or timezone.now()
+    report = RecoveryReport()
+    stale = Message.objects.filter(state=Message.State.SENDING, lease_until__lt=now).values_list(
+        "pk", "claim_token", "request_started_at"
+    )
+    for pk, token, started in list(stale):
+        claimed = Message.objects.filter(
+            pk=pk, state=Message.State.SENDING, claim_token=token, lease_until__lt=now
+        )
+        if started is None:
+            if claimed.update(
+                state=Message.State.QUEUED,
+                claim_token="",
+                lease_until=None,
+                retry_at=now,
+                error_code=WORKER_LOST,
+                error_text=_(
+                    "The worker sending it stopped before the request left; it is sent again."
+                ),
+                updated_at=now,
+            ):
+                report.requeued += 1
+            continue
+        error = SmsFlyWorkerLost()
+        with transaction.atomic():
+            if not claimed.update(
+                state=Message.State.UNKNOWN,
+                claim_token="",
+                lease_until=None,
+                retry_at=None,
+                error_code=WORKER_LOST,
+                error_text=str(error),
+                updated_at=now,
+            ):
+                continue
+            message = Message.objects.get(pk=pk)
+            transaction.on_commit(
+                functools.partial(
+                    signals.message_failed.send_robust, Message, message=message, error=error
+                )
+            )
+        report.unknown += 1
+    if report.requeued or report.unknown:
+        logger.warning(
+            "Recovered messages of vanished workers: %d queued again, %d unknown.",
+            report.requeued,
+            report.unknown,
+        )
+    return report
+
+
+def enqueue_due(*, batch_size: int | None = None, limit: int | None = None) -> tuple[int, int]:
+    """Fan the due work out to task workers: ``(messages to send, messages to poll)``.
+
+    Queued messages that are due are enqueued in send tasks (each send claims its
+    message, so enqueuing one twice is harmless). Messages due for a status check are
+    claimed here in batches — the claim makes them this run's alone — and each batch is
+    enqueued as one :func:`~django_smsfly.tasks.sync_claimed` task. A batch whose task
+    is lost is freed when its claim's lease runs out and is claimed again later.
+    """
+    from django_smsfly import tasks  # noqa: PLC0415 - tasks imports this module
+
+    alias = smsfly_settings.TASK_BACKEND
+    taskcompat.get_backend(alias)
+    batch_size = batch_size or smsfly_settings.SYNC_BATCH_SIZE
+    now = timezone.now()
+    recover_stale_sends(now=now)
+    due = _due_to_send(now).order_by("created_at", "pk").values_list("pk", flat=True)
+    to_send = list(due if limit is None else due[:limit])
+    enqueue_send(to_send)
+    polled = 0
+    while limit is None or polled < limit:
+        size = batch_size if limit is None else min(batch_size, limit - polled)
+        batch = _claim(chunk_pks=None, size=size)
+        if not batch:
+            break
+        polled += len(batch)
+        transaction.on_commit(
+            functools.partial(
+                _enqueue_safely, tasks.sync_claimed, batch[0].claim_token, alias, None
+            )
+        )
+        if len(batch) < size:
+            break
+    return len(to_send), polled
+
+
+def sync_claimed(claim_token: str, *, concurrency: int | None = None) -> SyncReport:
+    """Poll the messages held by one claim (a batch from :func:`enqueue_due`)."""
+    batch = list(
+        Message.objects.filter(claim_token=claim_token, state=Message.State.ACCEPTED).order_by(
+            "pk"
+        )
+    )
+    if not batch:
+        return SyncReport()
+    prefetch_related_objects(batch, "channel_statuses")
+    client = get_client()
+    limiter = get_rate_limiter("sync", smsfly_settings.SYNC_RATE_LIMIT)
+    workers = min(concurrency or smsfly_settings.SYNC_CONCURRENCY, len(batch))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smsfly-sync") as pool:
+        polls = list(pool.map(lambda m: _poll(client, limiter, m), batch))
+    return _apply_batch(batch, polls)
+
+
+def run_sync_pass(
+    *,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    concurrency: int | None = None,
+    rate_limit: float | None = None,
+    progress: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """One full pass of the work ``smsfly_sync`` does, in this process.
+
+    Settles messages of vanished workers, sends the queued messages that are due, then
+    polls the statuses that are due.
+    """
+    recover_stale_sends()
+    sent = send_due(limit, rate_limit=rate_limit)
+    report = sync_statuses(
+        limit=limit,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        rate_limit=rate_limit,
+        progress=progress,
+    )
+    report.sent = sent
+    return report

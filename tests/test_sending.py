@@ -205,13 +205,36 @@ def test_a_queued_retry_is_sent_once_due(sandbox: Simulator) -> None:
 
 def test_retries_stop_after_the_configured_attempts(sandbox: Simulator, settings: Any) -> None:
     settings.SMSFLY = {**settings.SMSFLY, "SEND_MAX_ATTEMPTS": 2, "MAX_RETRIES": 0}
-    sandbox.inject(Fault.RATE_LIMITED, times=2)
+    sandbox.inject(Fault.CONNECTION_REFUSED, times=2)
     message = services.send_sms("380501234567", "Hi")
     assert message.state == Message.State.QUEUED
     Message.objects.filter(pk=message.pk).update(retry_at=None)
     message = services.dispatch(message.pk)
     assert message.state == Message.State.FAILED
     assert message.attempts == 2
+
+
+def test_rate_limited_is_never_failed_only_pushed_back(
+    sandbox: Simulator, settings: Any, failed: Recorder
+) -> None:
+    settings.SMSFLY = {**settings.SMSFLY, "SEND_MAX_ATTEMPTS": 2, "MAX_RETRIES": 0}
+    sandbox.inject(Fault.RATE_LIMITED, times=4)
+    message = services.send_sms("380501234567", "Hi")
+    delays = []
+    for attempt in range(2, 5):
+        assert message.state == Message.State.QUEUED
+        assert message.retry_at is not None
+        delays.append(message.retry_at - message.updated_at)
+        Message.objects.filter(pk=message.pk).update(retry_at=None)
+        message = services.dispatch(message.pk)
+        assert message.attempts == attempt
+    # Past SEND_MAX_ATTEMPTS, still queued with a wait that grows (30 s, 60 s, 120 s).
+    assert message.state == Message.State.QUEUED
+    assert [d.total_seconds() for d in delays] == pytest.approx([30, 60, 120], abs=1)
+    assert failed.calls == []
+    Message.objects.filter(pk=message.pk).update(retry_at=None)
+    assert services.dispatch(message.pk).state == Message.State.ACCEPTED
+    assert len(sandbox.messages) == 1
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,404 @@
+"""Background sending and polling: defer, tasks, leases and recovery, fan-out, shared limits.
+
+These run in-process on the task frameworks' immediate and dummy backends; the real
+engines (django-tasks-db workers on PostgreSQL, RQ on Redis) are in test_engines.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils import timezone
+
+from django_smsfly import services, signals, taskcompat, tasks
+from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
+from django_smsfly.models import Message
+from django_smsfly.ratelimit import reset_rate_limiters
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+_PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
+DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
+IMMEDIATE = f"{_PREFIX}.backends.immediate.ImmediateBackend"
+
+
+@pytest.fixture
+def sandbox() -> Simulator:
+    return get_simulator()
+
+
+@pytest.fixture
+def dummy(settings: Any) -> Iterator[Any]:
+    """Tasks are recorded, not run: the test plays the worker."""
+    settings.TASKS = {"default": {"BACKEND": DUMMY}}
+    backend = taskcompat.get_backend("default")
+    backend.clear()
+    yield backend
+    backend.clear()
+
+
+@pytest.fixture
+def failures() -> Iterator[list[dict[str, Any]]]:
+    calls: list[dict[str, Any]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        calls.append(kwargs)
+
+    signals.message_failed.connect(receiver)
+    yield calls
+    signals.message_failed.disconnect(receiver)
+
+
+def _sends(sandbox: Simulator) -> list[Any]:
+    return [r for r in sandbox.requests if r.action == "SENDMESSAGE"]
+
+
+def _run(result: Any) -> Any:
+    """Run an enqueued task's function the way a worker would."""
+    return result.task.call(*result.args, **result.kwargs)
+
+
+# -- defer=True ----------------------------------------------------------------------------
+
+
+def test_defer_on_the_default_immediate_backend_sends_at_once(sandbox: Simulator) -> None:
+    message = services.send_sms("380501234567", "Hi", defer=True)
+    assert message.state == Message.State.ACCEPTED
+    assert message.message_id
+    assert len(_sends(sandbox)) == 1
+
+
+def test_defer_queues_and_enqueues_one_task_with_the_primary_key(
+    sandbox: Simulator, dummy: Any
+) -> None:
+    message = services.send_viber("380501234567", text="Hi", sms_text="Hi by SMS", defer=True)
+    assert message.state == Message.State.QUEUED
+    assert message.attempts == 0
+    assert _sends(sandbox) == []
+    [result] = dummy.results
+    assert result.args == [[message.pk]]
+    assert result.task.name == "send_messages"
+    assert _run(result) == {"accepted": 1}
+    message.refresh_from_db()
+    assert message.state == Message.State.ACCEPTED
+    assert message.channels == "viber,sms"
+    # A second run of the same task (a redelivery) sends nothing.
+    assert _run(result) == {"accepted": 1}
+    assert len(_sends(sandbox)) == 1
+
+
+def test_defer_inside_a_transaction_enqueues_only_after_the_commit(
+    sandbox: Simulator, dummy: Any
+) -> None:
+    with transaction.atomic():
+        message = services.send_sms("380501234567", "Hi", defer=True)
+        assert dummy.results == []
+    assert len(dummy.results) == 1
+
+    def send_then_fail() -> None:
+        with transaction.atomic():
+            services.send_sms("380501234568", "Hi", defer=True)
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        send_then_fail()
+    assert len(dummy.results) == 1  # the rolled-back message enqueued nothing
+    assert Message.objects.get().pk == message.pk
+
+
+def test_defer_with_an_unknown_task_backend_refuses_before_writing(settings: Any) -> None:
+    settings.SMSFLY = {**settings.SMSFLY, "TASK_BACKEND": "workers"}
+    with pytest.raises(ImproperlyConfigured, match="workers"):
+        services.send_sms("380501234567", "Hi", defer=True)
+    assert not Message.objects.exists()
+
+
+def test_a_failed_enqueue_loses_nothing(
+    sandbox: Simulator, dummy: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any, settings: Any
+) -> None:
+    def broker_down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(taskcompat, "enqueue", broker_down)
+    with caplog.at_level(logging.ERROR, logger="django_smsfly"):
+        message = services.send_sms("380501234567", "Hi", defer=True)
+    assert message.state == Message.State.QUEUED
+    assert "smsfly_sync will take over" in caplog.text
+    # Not yet: the task has QUEUED_GRACE to run. After it, smsfly_sync sends it.
+    assert services.send_due() == 0
+    settings.SMSFLY = {**settings.SMSFLY, "QUEUED_GRACE": 0}
+    assert services.send_due() == 1
+    message.refresh_from_db()
+    assert message.state == Message.State.ACCEPTED
+    assert len(_sends(sandbox)) == 1
+
+
+def test_rate_limited_in_a_task_is_enqueued_again_for_its_retry_time(
+    sandbox: Simulator, dummy: Any
+) -> None:
+    message = services.send_sms("380501234567", "Hi", defer=True)
+    sandbox.inject(Fault.RATE_LIMITED)
+    [first] = dummy.results
+    assert _run(first) == {"queued": 1}
+    message.refresh_from_db()
+    assert message.retry_at is not None
+    [_, retry] = dummy.results
+    assert retry.args == [[message.pk]]
+    assert retry.task.run_after == message.retry_at
+    Message.objects.filter(pk=message.pk).update(retry_at=timezone.now())
+    assert _run(retry) == {"accepted": 1}
+
+
+# -- leases and dead workers ---------------------------------------------------------------
+
+
+def _stale(message: Message, *, started: bool) -> None:
+    past = timezone.now() - dt.timedelta(seconds=1)
+    Message.objects.filter(pk=message.pk).update(
+        state=Message.State.SENDING,
+        attempts=1,
+        claim_token="dead-worker",
+        lease_until=past,
+        request_started_at=past if started else None,
+    )
+
+
+def test_a_worker_that_died_before_the_request_left_is_retried(
+    sandbox: Simulator, dummy: Any, failures: list[dict[str, Any]]
+) -> None:
+    message = services.send_sms("380501234567", "Hi", defer=True)
+    _stale(message, started=False)
+    report = services.recover_stale_sends()
+    assert (report.requeued, report.unknown) == (1, 0)
+    message.refresh_from_db()
+    assert message.state == Message.State.QUEUED
+    assert message.error_code == services.WORKER_LOST
+    assert services.send_due() == 1
+    message.refresh_from_db()
+    assert message.state == Message.State.ACCEPTED
+    assert message.attempts == 2
+    assert len(_sends(sandbox)) == 1
+    assert failures == []
+
+
+def test_a_worker_that_died_after_the_request_left_makes_it_unknown(
+    sandbox: Simulator, dummy: Any, failures: list[dict[str, Any]]
+) -> None:
+    message = services.send_sms("380501234567", "Hi", defer=True)
+    _stale(message, started=True)
+    report = services.recover_stale_sends()
+    assert (report.requeued, report.unknown) == (0, 1)
+    message.refresh_from_db()
+    assert message.state == Message.State.UNKNOWN
+    assert message.error_code == "WORKER_LOST"
+    assert "outcome is unknown" in message.error_text
+    [call] = failures
+    assert call["message"].pk == message.pk
+    assert call["error"].error_code == "WORKER_LOST"
+    # Never re-sent automatically, however often the recovery and the sync run.
+    assert services.recover_stale_sends().unknown == 0
+    assert services.send_due() == 0
+    assert _sends(sandbox) == []
+
+
+def test_a_live_lease_is_left_alone(dummy: Any) -> None:
+    message = services.send_sms("380501234567", "Hi", defer=True)
+    Message.objects.filter(pk=message.pk).update(
+        state=Message.State.SENDING,
+        claim_token="busy-worker",
+        lease_until=timezone.now() + dt.timedelta(minutes=1),
+    )
+    report = services.recover_stale_sends()
+    assert (report.requeued, report.unknown) == (0, 0)
+    assert Message.objects.get().state == Message.State.SENDING
+
+
+def test_a_worker_whose_claim_was_taken_over_sends_nothing(
+    sandbox: Simulator, dummy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stalled past its lease while waiting for a send slot; meanwhile the
+    message was recovered and queued again. When the worker wakes up it must not send."""
+    message = services.send_sms("380501234567", "Hi", defer=True)
+
+    class StallingLimiter:
+        def acquire(self) -> float:
+            Message.objects.filter(pk=message.pk).update(
+                state=Message.State.QUEUED, claim_token="", lease_until=None
+            )
+            return 0.0
+
+    monkeypatch.setattr(services, "_send_limiter", StallingLimiter)
+    stored = services.dispatch(message.pk)
+    assert stored.state == Message.State.QUEUED
+    assert stored.request_started_at is None
+    assert _sends(sandbox) == []
+
+
+def test_the_request_mark_is_written_before_the_request(
+    sandbox: Simulator, dummy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = services.send_sms("380501234567", "Hi", defer=True)
+    seen: list[Any] = []
+    real_send = services._send
+
+    def spy(msg: Message) -> None:
+        seen.append(Message.objects.values_list("state", "request_started_at").get(pk=msg.pk))
+        real_send(msg)
+
+    monkeypatch.setattr(services, "_send", spy)
+    services.dispatch(message.pk)
+    [(state, started)] = seen
+    assert state == Message.State.SENDING
+    assert started is not None
+
+
+# -- resend --------------------------------------------------------------------------------
+
+
+def test_resend_a_failed_message(sandbox: Simulator) -> None:
+    sandbox.balance = 0
+    message = services.send_sms("380501234567", "Hi")
+    assert message.state == Message.State.FAILED
+    sandbox.balance = 100
+    resent = services.resend(message.pk)
+    assert resent is not None
+    assert resent.pk == message.pk
+    assert resent.state == Message.State.ACCEPTED
+    assert resent.error_code == ""
+    history = [(c.old_status, c.new_status, c.raw_status) for c in resent.history.all()]
+    assert history[:2] == [
+        ("queued", "failed", "INSUFFICIENTFUNDS"),
+        ("failed", "queued", "RESEND"),
+    ]
+    assert [r.http_status for r in _sends(sandbox)] == [400, 200]
+    assert len(sandbox.messages) == 1
+
+
+def test_resend_an_unknown_message_needs_explicit_consent(sandbox: Simulator) -> None:
+    sandbox.inject(Fault.TIMEOUT)
+    message = services.send_sms("380501234567", "Hi")
+    assert message.state == Message.State.UNKNOWN
+    assert services.resend(message.pk) is None
+    assert Message.objects.get().state == Message.State.UNKNOWN
+    resent = services.resend(message.pk, allow_unknown=True)
+    assert resent is not None
+    assert resent.state == Message.State.ACCEPTED
+
+
+def test_resend_refuses_messages_that_were_sent(sandbox: Simulator) -> None:
+    message = services.send_sms("380501234567", "Hi")
+    assert services.resend(message.pk, allow_unknown=True) is None
+    assert len(_sends(sandbox)) == 1
+
+
+def test_resend_in_the_background(sandbox: Simulator, dummy: Any) -> None:
+    sandbox.balance = 0
+    message = services.send_sms("380501234567", "Hi")
+    sandbox.balance = 100
+    resent = services.resend(message.pk, defer=True)
+    assert resent is not None
+    assert resent.state == Message.State.QUEUED
+    [result] = dummy.results
+    assert _run(result) == {"accepted": 1}
+
+
+# -- fan-out -------------------------------------------------------------------------------
+
+
+def test_enqueue_due_fans_out_sends_and_claimed_sync_batches(
+    sandbox: Simulator, dummy: Any, settings: Any
+) -> None:
+    settings.SMSFLY = {**settings.SMSFLY, "QUEUED_GRACE": 0}
+    queued = [
+        services.queue_message(f"38050123450{i}", channels="sms", sms={"text": "x"})
+        for i in range(3)
+    ]
+    sent = [services.send_sms(f"38050765432{i}", "y") for i in range(5)]
+    Message.objects.filter(pk__in=[m.pk for m in sent]).update(next_check_at=timezone.now())
+    to_send, to_poll = services.enqueue_due(batch_size=2)
+    assert (to_send, to_poll) == (3, 5)
+    send_tasks = [r for r in dummy.results if r.task.name == "send_messages"]
+    sync_tasks = [r for r in dummy.results if r.task.name == "sync_claimed"]
+    assert [r.args for r in send_tasks] == [[[m.pk for m in queued]]]
+    assert len(sync_tasks) == 3  # batches of 2, 2 and 1
+    # The claimed messages are this run's: a second fan-out finds nothing to poll.
+    assert services.enqueue_due(batch_size=2) == (3, 0)
+    polled = sum(_run(r)["checked"] for r in sync_tasks)
+    assert polled == 5
+    status_requests = [r for r in sandbox.requests if r.action == "GETMESSAGESTATUS"]
+    assert len(status_requests) == 5
+    assert len({r.body["data"]["messageID"] for r in status_requests}) == 5
+    assert not Message.objects.exclude(claim_token="").exists()
+    # A sync task that runs twice polls nothing the second time (its claim is spent).
+    assert _run(sync_tasks[0])["checked"] == 0
+
+
+def test_tasks_take_primary_keys_and_strings_only(dummy: Any) -> None:
+    message = services.send_sms("380501234567", "Hi", defer=True)
+    services.enqueue_due()
+    for result in dummy.results:
+        for argument in result.args:
+            assert isinstance(argument, str | list)
+            if isinstance(argument, list):
+                assert all(isinstance(pk, int) for pk in argument)
+    assert tasks.send_messages.name == "send_messages"
+    assert message.pk in dummy.results[0].args[0]
+
+
+# -- shared rate limit ---------------------------------------------------------------------
+
+
+def test_shared_limiter_gives_every_process_its_own_evenly_spaced_slots(
+    settings: Any,
+) -> None:
+    """Two limiters on one cache stand for two processes: their slots never coincide."""
+    from django_smsfly.ratelimit import SharedRateLimiter
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    now = [1_000_000.0]
+    starts: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        starts.append(now[0] + seconds)
+
+    workers = [
+        SharedRateLimiter(10, cache_alias="default", name="t", clock=lambda: now[0], sleep=sleep)
+        for _ in range(2)
+    ]
+    for i in range(10):
+        workers[i % 2].acquire()
+    # 10 requests at 10/s from two workers at the same instant: one slot each, 0.1 s
+    # apart (the first slot starts now, so it needs no sleep).
+    slots = sorted([now[0], *starts])
+    assert len(slots) == 10
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(slots)]
+    assert gaps == [0.1] * 9
+
+
+def test_send_rate_limit_paces_direct_sends(
+    sandbox: Simulator, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.SMSFLY = {**settings.SMSFLY, "SEND_RATE_LIMIT": 5}
+    reset_rate_limiters()
+    waits: list[float] = []
+    limiter = services._send_limiter()
+    real_acquire = limiter.acquire
+
+    def acquire() -> float:
+        waited = real_acquire()
+        waits.append(waited)
+        return waited
+
+    monkeypatch.setattr(limiter, "acquire", acquire)
+    for i in range(3):
+        services.send_sms(f"38050123456{i}", "Hi")
+    assert len(waits) == 3
+    assert sum(waits) == pytest.approx(0.4, abs=0.15)  # 2 gaps of 0.2 s
+    reset_rate_limiters()
