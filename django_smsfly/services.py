@@ -654,6 +654,7 @@ def _queued_grace() -> dt.timedelta:
     """How long a freshly queued message is left to its task (``QUEUED_GRACE``)."""
     return dt.timedelta(seconds=smsfly_settings.QUEUED_GRACE)
 
+
 #: Polling stops this long after a message's lifetime ran out without a final status.
 POLL_GRACE = dt.timedelta(hours=6)
 #: The longest lifetime SMS-fly allows, assumed when a message did not set one.
@@ -1096,7 +1097,6 @@ def _old_messages(older_than: dt.timedelta) -> MessageQuerySet:
 # -- sending what is queued --------------------------------------------------------------
 
 
-
 def send_due(limit: int | None = None, *, rate_limit: float | None = None) -> int:
     """Send the queued messages whose time has come; returns how many were attempted.
 
@@ -1290,7 +1290,9 @@ def recover_stale_sends(*, now: dt.datetime | None = None) -> RecoveryReport:
     return report
 
 
-def enqueue_due(*, batch_size: int | None = None, limit: int | None = None) -> tuple[int, int]:
+def enqueue_due(
+    *, batch_size: int | None = None, limit: int | None = None, send: bool = True
+) -> tuple[int, int]:
     """Fan the due work out to task workers: ``(messages to send, messages to poll)``.
 
     Queued messages that are due are enqueued in send tasks (each send claims its
@@ -1305,10 +1307,12 @@ def enqueue_due(*, batch_size: int | None = None, limit: int | None = None) -> t
     taskcompat.get_backend(alias)
     batch_size = batch_size or smsfly_settings.SYNC_BATCH_SIZE
     now = timezone.now()
-    recover_stale_sends(now=now)
-    due = _due_to_send(now).order_by("created_at", "pk").values_list("pk", flat=True)
-    to_send = list(due if limit is None else due[:limit])
-    enqueue_send(to_send)
+    to_send: list[int] = []
+    if send:
+        recover_stale_sends(now=now)
+        due = _due_to_send(now).order_by("created_at", "pk").values_list("pk", flat=True)
+        to_send = list(due if limit is None else due[:limit])
+        enqueue_send(to_send)
     polled = 0
     while limit is None or polled < limit:
         size = batch_size if limit is None else min(batch_size, limit - polled)

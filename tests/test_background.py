@@ -402,3 +402,75 @@ def test_send_rate_limit_paces_direct_sends(
     assert len(waits) == 3
     assert sum(waits) == pytest.approx(0.4, abs=0.15)  # 2 gaps of 0.2 s
     reset_rate_limiters()
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _command(name: str, *args: str) -> str:
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(name, *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_smsfly_send_defer_queues_every_row_and_enqueues_batches(
+    sandbox: Simulator, dummy: Any, tmp_path: Any
+) -> None:
+    rows = "\n".join(f"38067{i + 1000:07d},Hello {i}" for i in range(250))
+    path = tmp_path / "list.csv"
+    path.write_text(f"recipient,name\n{rows}\n", encoding="utf-8")
+    out = _command("smsfly_send", "--csv", str(path), "--text", "Hi {name}", "--defer")
+    assert "250 rows: 250 handed to the task workers" in out
+    assert Message.objects.filter(state=Message.State.QUEUED).count() == 250
+    assert _sends(sandbox) == []
+    assert [len(r.args[0]) for r in dummy.results] == [100, 100, 50]
+    for result in dummy.results:
+        _run(result)
+    assert Message.objects.filter(state=Message.State.ACCEPTED).count() == 250
+    assert len(_sends(sandbox)) == 250
+    # Run again: every row is skipped, nothing new is enqueued or sent.
+    dummy.clear()
+    out = _command("smsfly_send", "--csv", str(path), "--text", "Hi {name}", "--defer")
+    assert "250 skipped" in out
+    assert dummy.results == []
+    assert len(_sends(sandbox)) == 250
+
+
+def test_smsfly_send_defer_resumed_enqueues_what_was_left_queued(
+    sandbox: Simulator, dummy: Any, tmp_path: Any
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "recipient\n" + "".join(f"38067{i + 1000:07d}\n" for i in range(30)), encoding="utf-8"
+    )
+    _command("smsfly_send", "--csv", str(path), "--text", "Hi", "--defer", "--limit", "10")
+    [first] = dummy.results
+    _run(first)  # the first 10 are sent
+    dummy.clear()
+    # The workers never got the next run's tasks (say the broker lost them) ...
+    _command("smsfly_send", "--csv", str(path), "--text", "Hi", "--defer", "--limit", "20")
+    dummy.clear()
+    # ... so running the file again enqueues the 10 still queued and the last 10.
+    out = _command("smsfly_send", "--csv", str(path), "--text", "Hi", "--defer")
+    assert "30 rows: 20 handed to the task workers, 10 skipped as already sent" in out
+    enqueued = [pk for r in dummy.results for pk in r.args[0]]
+    assert len(enqueued) == 20
+    for result in dummy.results:
+        _run(result)
+    assert Message.objects.filter(state=Message.State.ACCEPTED).count() == 30
+    sent_to = [r.body["data"]["recipient"] for r in _sends(sandbox)]
+    assert len(sent_to) == len(set(sent_to)) == 30
+
+
+def test_smsfly_sync_enqueue_hands_the_due_work_to_workers(sandbox: Simulator, dummy: Any) -> None:
+    for i in range(3):
+        services.send_sms(f"38050765432{i}", "y")
+    Message.objects.update(next_check_at=timezone.now())
+    out = _command("smsfly_sync", "--enqueue", "--batch-size", "2")
+    assert "Enqueued 0 to send and 3 to check." in out
+    assert [r.task.name for r in dummy.results] == ["sync_claimed", "sync_claimed"]
+    assert _sends(sandbox) and not [r for r in sandbox.requests if r.action == "GETMESSAGESTATUS"]

@@ -143,6 +143,15 @@ class Command(SmsFlyCommand):
         )
         run.add_argument("--delimiter", default=",", help=_("The field separator (default ',')."))
         parser.add_argument(
+            "--defer",
+            action="store_true",
+            help=_(
+                "Write the messages as queued and hand them to background task workers "
+                "(SMSFLY['TASK_BACKEND']), which send them at SMSFLY['SEND_RATE_LIMIT']; "
+                "--rate does not apply."
+            ),
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help=_(
@@ -188,7 +197,12 @@ class Command(SmsFlyCommand):
             self.say(_("Dry run: nothing was sent."))
             return
         message = services.send_message(
-            options["to"], channels=content.channels, sms=sms, viber=viber, idempotency_key=key
+            options["to"],
+            channels=content.channels,
+            sms=sms,
+            viber=viber,
+            idempotency_key=key,
+            defer=options["defer"],
         )
         if earlier is not None:
             self.say(
@@ -402,6 +416,8 @@ class _Tally:
     sent: int = 0
     skipped: int = 0
     queued: int = 0
+    #: --defer: messages handed to the task workers.
+    enqueued: int = 0
     errors: int = 0
     cost: Decimal = Decimal(0)
     #: Dry run: SMS parts, messages per encoding, and the estimated cost.
@@ -421,7 +437,11 @@ class _CsvRun:
         self.path = Path(options["csv"])
         self.dry_run: bool = options["dry_run"]
         self.tally = _Tally()
-        self.limiter = RateLimiter(options["rate"])
+        self.defer: bool = options["defer"] and not self.dry_run
+        # Deferred sends are paced by the workers' shared limit, not here.
+        self.limiter = RateLimiter(0 if self.defer else options["rate"])
+        #: --defer: primary keys written but not yet enqueued (flushed in batches).
+        self.pending: list[int] = []
         self.progress = Progress(command.stdout, enabled=command.verbosity >= 1)
         self.price_error: SmsFlyError | None = None
         self.unsettled_in_a_row = 0
@@ -457,7 +477,11 @@ class _CsvRun:
             stop: str | None = None
             returncode = 1
             try:
-                self._rows(rows)
+                try:
+                    self._rows(rows)
+                finally:
+                    # Also on an interruption: what was written is handed to the workers.
+                    self._flush()
             except (_Stop, CommandError) as exc:
                 # Unreadable input further down the file, or SMS-fly refusing everything:
                 # what was done so far is summarized before the error.
@@ -574,6 +598,11 @@ class _CsvRun:
             "--viber-text", self.viber_template, values, self._cell(values, "viber_text")
         )
         key, earlier = self._key(index, row)
+        if earlier is not None and self.defer and earlier.state == Message.State.QUEUED:
+            # Written by an interrupted --defer run: enqueue it (again). A send task
+            # claims its message first, so a message enqueued twice is sent once.
+            self._enqueue(earlier.pk)
+            return
         if earlier is not None:
             self.tally.skipped += 1
             self.command.say(
@@ -592,17 +621,41 @@ class _CsvRun:
         if self.campaign:
             metadata["campaign"] = self.campaign
         try:
-            message = services.send_message(
-                recipient,
-                channels=self.content.channels,
-                sms=sms,
-                viber=viber,
-                idempotency_key=key,
-                metadata=metadata,
-            )
+            if self.defer:
+                message = services.queue_message(
+                    recipient,
+                    channels=self.content.channels,
+                    sms=sms,
+                    viber=viber,
+                    idempotency_key=key,
+                    metadata=metadata,
+                )
+            else:
+                message = services.send_message(
+                    recipient,
+                    channels=self.content.channels,
+                    sms=sms,
+                    viber=viber,
+                    idempotency_key=key,
+                    metadata=metadata,
+                )
         except SmsFlyValidationError as exc:
             raise _RowError(str(exc)) from exc
+        if self.defer:
+            self._enqueue(message.pk)
+            return
         self._outcome(line, message)
+
+    def _enqueue(self, pk: int) -> None:
+        self.pending.append(pk)
+        self.tally.enqueued += 1
+        if len(self.pending) >= services.SEND_TASK_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            services.enqueue_send(self.pending)
+            self.pending = []
 
     def _cell(self, values: _Row, name: str) -> str | None:
         column = self.special.get(name)
@@ -743,7 +796,7 @@ class _CsvRun:
 
     def _progress_line(self) -> str:
         tally = self.tally
-        done = tally.sent + tally.queued if not self.dry_run else tally.rows
+        done = tally.sent + tally.queued + tally.enqueued if not self.dry_run else tally.rows
         return _(
             "line %(line)d · sent %(sent)d · skipped %(skipped)d · errors %(errors)d"
             " · %(rate).1f/s"
@@ -766,6 +819,19 @@ class _CsvRun:
             "errors": tally.errors,
             "valid": tally.rows - tally.errors - tally.skipped,
         }
+        if self.defer:
+            say(
+                ngettext(
+                    "%(rows)d row: %(enqueued)d handed to the task workers, %(skipped)d "
+                    "skipped as already sent, %(errors)d invalid.",
+                    "%(rows)d rows: %(enqueued)d handed to the task workers, %(skipped)d "
+                    "skipped as already sent, %(errors)d invalid.",
+                    tally.rows,
+                )
+                % {**counts, "enqueued": tally.enqueued}
+            )
+            say(_("Follow their progress with smsfly_sync or in the admin."))
+            return
         if not self.dry_run:
             say(
                 ngettext(

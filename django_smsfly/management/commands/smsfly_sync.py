@@ -95,6 +95,14 @@ class Command(SmsFlyCommand):
             help=_("Seconds from the start of one run to the next with --loop (default 10)."),
         )
         parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help=_(
+                "Do not do the work here: hand the due sends and status checks to the "
+                "task workers (SMSFLY['TASK_BACKEND']), in batches of --batch-size."
+            ),
+        )
+        parser.add_argument(
             "--no-send",
             action="store_true",
             help=_("Do not send queued messages; only check statuses."),
@@ -105,8 +113,13 @@ class Command(SmsFlyCommand):
         pks = _resolve(options["message"]) if options["message"] else None
         if pks is not None and options["loop"]:
             raise CommandError(_("--message checks given messages once; it cannot --loop."))
+        if pks is not None and options["enqueue"]:
+            raise CommandError(_("--message checks given messages here; it cannot --enqueue."))
         if options["loop"]:
             self._loop(options)
+            return
+        if options["enqueue"]:
+            self._enqueue(options)
             return
         report = self._run(options, pks)
         self._summary(report)
@@ -116,10 +129,26 @@ class Command(SmsFlyCommand):
                 % {"codes": error_codes(report.error_codes)}
             )
 
+    def _enqueue(self, options: dict[str, Any]) -> services.SyncReport:
+        """Fan the due work out to the task workers; the report counts what was handed out."""
+        to_send, to_poll = services.enqueue_due(
+            batch_size=options["batch_size"], limit=options["limit"], send=not options["no_send"]
+        )
+        if to_send or to_poll or self.verbosity >= 2:
+            self.say(
+                _("Enqueued %(send)d to send and %(poll)d to check.")
+                % {"send": to_send, "poll": to_poll}
+            )
+        return services.SyncReport(sent=to_send, checked=to_poll)
+
     def _run(self, options: dict[str, Any], pks: list[int] | None) -> services.SyncReport:
-        """One pass: send what is due (unless told not to), then sync statuses."""
+        """One pass: settle dead workers' messages and send what is due (unless told
+        not to), then sync statuses."""
+        if options["enqueue"]:
+            return self._enqueue(options)
         sent = 0
         if pks is None and not options["no_send"]:
+            services.recover_stale_sends()
             sent = services.send_due(options["limit"], rate_limit=options["rate_limit"])
         progress = Progress(self.stdout, enabled=self.verbosity >= 1, clock=self.clock)
         last_line: str | None = None
