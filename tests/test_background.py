@@ -473,4 +473,5 @@ def test_smsfly_sync_enqueue_hands_the_due_work_to_workers(sandbox: Simulator, d
     out = _command("smsfly_sync", "--enqueue", "--batch-size", "2")
     assert "Enqueued 0 to send and 3 to check." in out
     assert [r.task.name for r in dummy.results] == ["sync_claimed", "sync_claimed"]
-    assert _sends(sandbox) and not [r for r in sandbox.requests if r.action == "GETMESSAGESTATUS"]
+    assert len(_sends(sandbox)) == 3
+    assert not [r for r in sandbox.requests if r.action == "GETMESSAGESTATUS"]
