@@ -75,6 +75,8 @@ DEFAULTS: dict[str, Any] = {
     "QUEUED_GRACE": 60,
     # The alias in settings.TASKS that background sends and syncs are enqueued on.
     "TASK_BACKEND": "default",
+    # Show recipients' numbers as 380501****67 in the admin's lists and in log lines.
+    "MASK_RECIPIENTS": False,
     # The admin's balance panel warns when a balance is below this (None: never).
     "BALANCE_WARNING": Decimal("100"),
 }
@@ -137,6 +139,8 @@ class SmsFlySettings:
         ):
             if values[name] is not None and not isinstance(values[name], str):
                 raise ImproperlyConfigured(f"{SETTING_NAME}['{name}'] must be a string.")
+        if not isinstance(values["MASK_RECIPIENTS"], bool):
+            raise ImproperlyConfigured(f"{SETTING_NAME}['MASK_RECIPIENTS'] must be True or False.")
         if not isinstance(values["TASK_BACKEND"], str) or not values["TASK_BACKEND"]:
             raise ImproperlyConfigured(f"{SETTING_NAME}['TASK_BACKEND'] must be a task alias.")
         if not isinstance(values["BACKEND_OPTIONS"], Mapping):

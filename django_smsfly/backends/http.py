@@ -58,6 +58,7 @@ from django_smsfly.exceptions import (
     SmsFlyTransportError,
     Verdict,
 )
+from django_smsfly.privacy import mask_body
 
 logger = logging.getLogger("django_smsfly.http")
 
@@ -444,7 +445,7 @@ def _api_key(body: Mapping[str, Any]) -> str | None:
 
 
 def _loggable(body: Mapping[str, Any], key: str | None) -> str:
-    text = json.dumps(redact_body(body), ensure_ascii=False, default=str)
+    text = json.dumps(mask_body(redact_body(body)), ensure_ascii=False, default=str)
     # redact_body() removes auth.key; this also catches the key pasted anywhere else.
     return redact_text(text, key)
 
