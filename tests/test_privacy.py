@@ -49,4 +49,6 @@ def test_debug_log_masks_the_number_only_when_asked(
     else:
         assert "380501234567" in caplog.text
     # What is sent is never masked.
-    assert b"380501234567" in mocked.calls[0].request.body
+    sent = mocked.calls[0].request.body
+    assert isinstance(sent, bytes)
+    assert b"380501234567" in sent
