@@ -1,8 +1,10 @@
 # django-smsfly developer commands. The README's quick start is `make demo` and `make test`.
 #
-#   make demo       run the example site (SQLite + sandbox backend, no API key, no network)
+#   make demo       run the example site with its status sync (SQLite + sandbox, no API key,
+#                   no network); log in at http://127.0.0.1:8000/admin/ as admin / admin
 #   make test       run the whole test suite: Django 6.1 on Python 3.12 and Django 5.2 on
-#                   Python 3.10, on SQLite, and on PostgreSQL too when DATABASE_URL is set
+#                   Python 3.10, on SQLite, and on PostgreSQL too when DATABASE_URL is set;
+#                   the browser tests (headless Chromium) on Django 6.1 + SQLite only
 #   make lint       ruff check + ruff format --check
 #   make typecheck  mypy --strict with django-stubs
 #   make docs       build the Sphinx docs with warnings as errors
@@ -18,6 +20,11 @@ VENV     := .venv
 VENV_OLD := .venv-dj52
 PIP_FLAGS := --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
+# The browser tests (headless Chromium) are slow: they run on one leg only, Django 6.1 on
+# SQLite. BROWSER_TESTS=0 leaves them out there too.
+BROWSER_TESTS ?= 1
+NO_BROWSER := -m "not browser"
+NEW_SQLITE_ARGS := $(if $(filter 1,$(BROWSER_TESTS)),,$(NO_BROWSER))
 DEMO_ADDR ?= 127.0.0.1:8000
 
 .PHONY: help demo test test-new test-old lint typecheck docs clean
@@ -37,31 +44,32 @@ $(VENV_OLD)/.installed: pyproject.toml
 	@test -n "$(PY_OLD)" || { echo "Python >= 3.10 is required for $(VENV_OLD)"; exit 1; }
 	test -x $(VENV_OLD)/bin/python || $(PY_OLD) -m venv $(VENV_OLD)
 	$(VENV_OLD)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV_OLD)/bin/pip install $(PIP_FLAGS) -e '.[test]' 'Django>=5.2,<5.3'
+	$(VENV_OLD)/bin/pip install $(PIP_FLAGS) -e '.[test,demo]' 'Django>=5.2,<5.3'
 	touch $@
 
+# Migrates, creates the admin user, then runs the site and `smsfly_sync --loop` together
+# until Ctrl+C (see example_project/run_demo.py). Settings: example_project/.env.example.
 demo: $(VENV)/.installed
-	cd example_project && ../$(VENV)/bin/python manage.py migrate --no-input
-	cd example_project && ../$(VENV)/bin/python bootstrap.py
-	cd example_project && ../$(VENV)/bin/python manage.py runserver $(DEMO_ADDR)
+	cd example_project && ../$(VENV)/bin/python run_demo.py $(DEMO_ADDR)
 
 # Each leg runs on SQLite; with DATABASE_URL set it runs on that database as well.
+# $(3): extra pytest arguments for the SQLite run (the other runs leave the browser out).
 define run_suite
 	@echo "== $(2): SQLite"
-	env -u DATABASE_URL $(1)/bin/python -m pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL $(1)/bin/python -m pytest $(3) $(PYTEST_ARGS)
 	@if [ -n "$$DATABASE_URL" ]; then \
 		echo "== $(2): $${DATABASE_URL%%://*}"; \
-		$(1)/bin/python -m pytest $(PYTEST_ARGS); \
+		$(1)/bin/python -m pytest $(NO_BROWSER) $(PYTEST_ARGS); \
 	fi
 endef
 
 test: test-new test-old
 
 test-new: $(VENV)/.installed
-	$(call run_suite,$(VENV),Django 6.1 / Python 3.12)
+	$(call run_suite,$(VENV),Django 6.1 / Python 3.12,$(NEW_SQLITE_ARGS))
 
 test-old: $(VENV_OLD)/.installed
-	$(call run_suite,$(VENV_OLD),Django 5.2 / Python 3.10)
+	$(call run_suite,$(VENV_OLD),Django 5.2 / Python 3.10,$(NO_BROWSER))
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

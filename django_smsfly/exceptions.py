@@ -25,6 +25,23 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import AppRegistryNotReady, ImproperlyConfigured
+from django.utils.translation import gettext as django_gettext
+
+
+def _(message: str) -> str:
+    """Django's ``gettext``, except that it also works where Django is not set up.
+
+    The client and its validation may be used from a plain script; there an error's
+    text stays in English instead of the translation failing and hiding the error.
+    Texts are translated when the error is raised, with ``%(name)s`` placeholders that
+    translators may reorder. Named ``_`` so that ``makemessages`` extracts the texts.
+    """
+    try:
+        return django_gettext(message)
+    except (ImproperlyConfigured, AppRegistryNotReady):
+        return message
+
 
 class Verdict(str, enum.Enum):
     """Whether SMS-fly may have acted on a request that failed."""
@@ -257,6 +274,8 @@ class SmsFlyWorkerLost(SmsFlyError):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
             message
-            or "The worker sending this message stopped after the request may have left; "
-            "the outcome is unknown."
+            or _(
+                "The worker sending this message stopped after the request may have left; "
+                "the outcome is unknown."
+            )
         )

@@ -3,7 +3,9 @@
 Every rule of the API document that can be checked locally is checked here, so bad
 input costs nothing and fails with a :class:`~django_smsfly.exceptions.SmsFlyValidationError`
 naming the field. The functions are pure (no settings, no I/O): the client passes in
-the region and default sender names it was configured with.
+the region and default sender names it was configured with. Error texts are in the
+active language (``_`` from :mod:`django_smsfly.exceptions` also works without Django
+settings, in English).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
 from django_smsfly.channels import Channel
-from django_smsfly.exceptions import SmsFlyValidationError
+from django_smsfly.exceptions import SmsFlyValidationError, _
 
 #: Message lifetime bounds, in minutes (document: 1 to 1440).
 TTL_MIN, TTL_MAX = 1, 1440
@@ -71,17 +73,21 @@ def normalize_recipient(value: object, region: str = "UA") -> str:
     Raises :class:`SmsFlyValidationError` for anything that is not a valid mobile number.
     """
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise SmsFlyValidationError("expected a phone number string", field="recipient")
+        raise SmsFlyValidationError(_("expected a phone number string"), field="recipient")
     text = str(value).strip()
     if not text:
-        raise SmsFlyValidationError("a recipient is required", field="recipient")
+        raise SmsFlyValidationError(_("a recipient is required"), field="recipient")
     if len(text) > 40:
-        raise SmsFlyValidationError("is not a phone number", field="recipient")
+        raise SmsFlyValidationError(_("is not a phone number"), field="recipient")
     number = _parse_phone(text, region)
     if number is None or not phonenumbers.is_valid_number(number):
-        raise SmsFlyValidationError(f"{text!r} is not a valid phone number", field="recipient")
+        raise SmsFlyValidationError(
+            _("%(number)r is not a valid phone number") % {"number": text}, field="recipient"
+        )
     if phonenumbers.number_type(number) not in _MOBILE_TYPES:
-        raise SmsFlyValidationError(f"{text!r} is not a mobile number", field="recipient")
+        raise SmsFlyValidationError(
+            _("%(number)r is not a mobile number") % {"number": text}, field="recipient"
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 
@@ -113,13 +119,17 @@ def validate_channels(channels: Iterable[Channel | str] | str) -> tuple[Channel,
         except ValueError:
             allowed = ", ".join(c.value for c in Channel)
             raise SmsFlyValidationError(
-                f"unknown channel {item!r} (allowed: {allowed})", field="channels"
+                _("unknown channel %(channel)r (allowed: %(allowed)s)")
+                % {"channel": item, "allowed": allowed},
+                field="channels",
             ) from None
         if channel in result:
-            raise SmsFlyValidationError(f"{channel.value!r} is listed twice", field="channels")
+            raise SmsFlyValidationError(
+                _("%(channel)r is listed twice") % {"channel": channel.value}, field="channels"
+            )
         result.append(channel)
     if not result:
-        raise SmsFlyValidationError("at least one channel is required", field="channels")
+        raise SmsFlyValidationError(_("at least one channel is required"), field="channels")
     return tuple(result)
 
 
@@ -128,10 +138,12 @@ def validate_ttl(ttl: object, field: str) -> int | None:
     if ttl is None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int):
-        raise SmsFlyValidationError("must be a whole number of minutes", field=field)
+        raise SmsFlyValidationError(_("must be a whole number of minutes"), field=field)
     if not TTL_MIN <= ttl <= TTL_MAX:
         raise SmsFlyValidationError(
-            f"must be between {TTL_MIN} and {TTL_MAX} minutes, not {ttl}", field=field
+            _("must be between %(min)d and %(max)d minutes, not %(ttl)d")
+            % {"min": TTL_MIN, "max": TTL_MAX, "ttl": ttl},
+            field=field,
         )
     return ttl
 
@@ -141,7 +153,7 @@ def _source(source: str | None, default: str | None, channel: Channel) -> str:
     if not isinstance(value, str) or not value.strip():
         setting = "SMS_SOURCE" if channel is Channel.SMS else "VIBER_SOURCE"
         raise SmsFlyValidationError(
-            f"no sender name: pass source= or set SMSFLY['{setting}']",
+            _("no sender name: pass source= or set SMSFLY['%(setting)s']") % {"setting": setting},
             field=f"{channel.value}.source",
         )
     return value.strip()
@@ -150,7 +162,7 @@ def _source(source: str | None, default: str | None, channel: Channel) -> str:
 def sms_block(content: SmsContent, default_source: str | None) -> dict[str, Any]:
     """Validate SMS content and return the ``sms`` object of a SENDMESSAGE request."""
     if not isinstance(content.text, str) or not content.text.strip():
-        raise SmsFlyValidationError("the SMS text must not be empty", field="sms.text")
+        raise SmsFlyValidationError(_("the SMS text must not be empty"), field="sms.text")
     block: dict[str, Any] = {"source": _source(content.source, default_source, Channel.SMS)}
     ttl = validate_ttl(content.ttl, "sms.ttl")
     if ttl is not None:
@@ -165,25 +177,29 @@ def viber_block(content: ViberContent, default_source: str | None) -> dict[str, 
     """Validate Viber content and return the ``viber`` object of a SENDMESSAGE request."""
     text = content.text
     if text is not None and (not isinstance(text, str) or not text.strip()):
-        raise SmsFlyValidationError("the Viber text must not be empty", field="viber.text")
+        raise SmsFlyValidationError(_("the Viber text must not be empty"), field="viber.text")
     if text is not None and len(text) > VIBER_TEXT_MAX:
         raise SmsFlyValidationError(
-            f"at most {VIBER_TEXT_MAX} characters, got {len(text)}", field="viber.text"
+            _("at most %(max)d characters, got %(length)d")
+            % {"max": VIBER_TEXT_MAX, "length": len(text)},
+            field="viber.text",
         )
     has_button = content.button_caption is not None or content.button_url is not None
     if has_button:
         _check_button(content.button_caption, content.button_url)
     if content.image is not None:
-        _check_url(content.image, _https_url, "viber.image", "an https:// URL")
+        _check_url(content.image, _https_url, "viber.image")
     # The document allows: text; image; text+button; text+button+image.
     if text is None and content.image is None:
-        raise SmsFlyValidationError("a Viber message needs a text or an image", field="viber")
+        raise SmsFlyValidationError(_("a Viber message needs a text or an image"), field="viber")
     if has_button and text is None:
-        raise SmsFlyValidationError("a button needs a text beside it", field="viber.button")
+        raise SmsFlyValidationError(_("a button needs a text beside it"), field="viber.button")
     if text is not None and content.image is not None and not has_button:
         raise SmsFlyValidationError(
-            "text with an image needs a button too (allowed: text; image; text+button; "
-            "text+button+image)",
+            _(
+                "text with an image needs a button too (allowed: text; image; text+button; "
+                "text+button+image)"
+            ),
             field="viber.image",
         )
     block: dict[str, Any] = {"source": _source(content.source, default_source, Channel.VIBER)}
@@ -201,26 +217,37 @@ def viber_block(content: ViberContent, default_source: str | None) -> dict[str, 
 
 def _check_button(caption: object, url: object) -> None:
     if not isinstance(caption, str) or not caption.strip():
-        raise SmsFlyValidationError("a button needs a caption", field="viber.button_caption")
+        raise SmsFlyValidationError(_("a button needs a caption"), field="viber.button_caption")
     if len(caption) > BUTTON_CAPTION_MAX:
         raise SmsFlyValidationError(
-            f"at most {BUTTON_CAPTION_MAX} characters, got {len(caption)}",
+            _("at most %(max)d characters, got %(length)d")
+            % {"max": BUTTON_CAPTION_MAX, "length": len(caption)},
             field="viber.button_caption",
         )
     if url is None:
-        raise SmsFlyValidationError("a button needs a URL", field="viber.button_url")
-    _check_url(url, _web_url, "viber.button_url", "an http:// or https:// URL")
+        raise SmsFlyValidationError(_("a button needs a URL"), field="viber.button_url")
+    _check_url(url, _web_url, "viber.button_url")
 
 
-def _check_url(value: object, validator: URLValidator, field: str, expected: str) -> None:
+def _check_url(value: object, validator: URLValidator, field: str) -> None:
+    # Whole sentences per case, not "must be {expected}": translators need them whole.
+    https_only = validator is _https_url
     if not isinstance(value, str):
-        raise SmsFlyValidationError(f"must be {expected}", field=field)
+        raise SmsFlyValidationError(
+            _("must be an https:// URL")
+            if https_only
+            else _("must be an http:// or https:// URL"),
+            field=field,
+        )
     try:
         validator(value)
     except ValidationError:
-        raise SmsFlyValidationError(
-            f"must be {expected}, not {value[:80]!r}", field=field
-        ) from None
+        text = (
+            _("must be an https:// URL, not %(value)r")
+            if https_only
+            else _("must be an http:// or https:// URL, not %(value)r")
+        )
+        raise SmsFlyValidationError(text % {"value": value[:80]}, field=field) from None
 
 
 def build_send_data(
@@ -259,11 +286,13 @@ def _coerce(
     """Accept the content dataclass or a mapping of its fields; check it matches ``order``."""
     if channel in order and content is None:
         raise SmsFlyValidationError(
-            f"the {channel.value!r} channel is listed but has no content", field=channel.value
+            _("the %(channel)r channel is listed but has no content") % {"channel": channel.value},
+            field=channel.value,
         )
     if channel not in order and content is not None:
         raise SmsFlyValidationError(
-            f"content given for {channel.value!r}, which is not among the channels",
+            _("content given for %(channel)r, which is not among the channels")
+            % {"channel": channel.value},
             field=channel.value,
         )
     if content is None or isinstance(content, kind):
@@ -274,7 +303,9 @@ def _coerce(
         except TypeError as exc:
             raise SmsFlyValidationError(str(exc), field=channel.value) from None
     raise SmsFlyValidationError(
-        f"expected {kind.__name__} or a dict, got {type(content).__name__}", field=channel.value
+        _("expected %(kind)s or a dict, got %(type)s")
+        % {"kind": kind.__name__, "type": type(content).__name__},
+        field=channel.value,
     )
 
 
@@ -290,6 +321,6 @@ def sms_fallback(
         return SmsContent(text=text, source=source, ttl=ttl)
     if source is not None or ttl is not None:
         raise SmsFlyValidationError(
-            "sms_source and sms_ttl need sms_text (the SMS fallback)", field="sms_text"
+            _("sms_source and sms_ttl need sms_text (the SMS fallback)"), field="sms_text"
         )
     return None

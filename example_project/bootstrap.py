@@ -1,6 +1,7 @@
-"""Prepare the demo: create an ``admin`` / ``admin`` superuser unless one exists.
+"""Prepare the demo: create the ``admin`` superuser (password ``admin``) unless it exists.
 
-Run from this directory after ``python manage.py migrate`` (``make demo`` does both)::
+``run_demo.py`` calls it after migrating; it can also be run on its own, from this
+directory, after ``python manage.py migrate``::
 
     python bootstrap.py
 """
@@ -8,6 +9,7 @@ Run from this directory after ``python manage.py migrate`` (``make demo`` does b
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import django
 
@@ -15,27 +17,48 @@ USERNAME = "admin"
 PASSWORD = "admin"  # a demo on 127.0.0.1 only; never use this on a reachable site
 
 
-def main() -> None:
-    """Create the demo superuser if there is no superuser yet, and say how to log in."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
-    django.setup()
+@dataclass(frozen=True)
+class Login:
+    """How to log in to the demo's admin."""
 
-    from django.conf import settings  # noqa: PLC0415 - needs django.setup() first
-    from django.contrib.auth import get_user_model  # noqa: PLC0415
+    username: str
+    #: ``None`` when the user existed with another password: whoever set it knows it.
+    password: str | None
+    #: Whether this run created the user.
+    created: bool
 
-    from django_smsfly.conf import smsfly_settings  # noqa: PLC0415
+
+def ensure_admin() -> Login:
+    """Create the demo superuser unless a user with its name exists; say how to log in.
+
+    Needs Django set up (``django.setup()``) and the database migrated.
+    """
+    from django.contrib.auth import get_user_model  # noqa: PLC0415 - needs django.setup()
 
     users = get_user_model()
-    if users.objects.filter(is_superuser=True).exists():
-        print("A superuser already exists; log in with it.")
-    else:
+    user = users.objects.filter(username=USERNAME).first()
+    if user is None:
         users.objects.create_superuser(USERNAME, email="", password=PASSWORD)
-        print(f"Created the superuser {USERNAME!r} with the password {PASSWORD!r}.")
-    where = "the sandbox (nothing is sent)" if smsfly_settings.uses_sandbox else "SMS-fly"
-    print(
-        f"Open http://127.0.0.1:8000/admin/ and log in. Messages go to {where}."
-        f" DEBUG is {'on' if settings.DEBUG else 'off'}."
-    )
+        return Login(USERNAME, PASSWORD, created=True)
+    # Still the demo's password, or one that someone set since (then it is theirs to know).
+    return Login(USERNAME, PASSWORD if user.check_password(PASSWORD) else None, created=False)
+
+
+def describe(login: Login) -> str:
+    """One line on how to log in."""
+    if login.password is None:
+        return f"Log in as {login.username!r} with the password you gave it."
+    return f"Log in as {login.username!r} with the password {login.password!r}."
+
+
+def main() -> None:
+    """Set Django up, create the demo superuser if needed, and say how to log in."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
+    django.setup()
+    login = ensure_admin()
+    if login.created:
+        print(f"Created the superuser {login.username!r}.")
+    print(describe(login))
 
 
 if __name__ == "__main__":

@@ -6,14 +6,17 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError
 from django.test import override_settings
 from django.utils import timezone
 
@@ -764,3 +767,117 @@ def test_ctrl_c_outside_a_loop_is_exit_status_130(monkeypatch: pytest.MonkeyPatc
 def test_sync_loop_cannot_be_combined_with_message() -> None:
     message = services.send_sms("380501234567", "Hi")
     assert "--loop" in fails("smsfly_sync", "--message", str(message.pk), "--loop")
+
+
+class SandboxTime(FakeTime):
+    """The loop's time, and the sandbox's with it: each second slept passes for SMS-fly too,
+    and the messages' next checks come due (their schedule reads the real clock)."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        super().__init__(stop_at=0, stop=lambda: None)
+        self.simulator = simulator
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        self.simulator.advance(seconds)
+        make_due()
+
+
+def sandbox_time(monkeypatch: pytest.MonkeyPatch, simulator: Simulator) -> SandboxTime:
+    fake = SandboxTime(simulator)
+    monkeypatch.setattr(smsfly_sync.Command, "clock", staticmethod(fake.clock))
+    monkeypatch.setattr(smsfly_sync.Command, "sleep", staticmethod(fake.sleep))
+    return fake
+
+
+@pytest.mark.django_db
+def test_sync_loop_follows_a_message_until_it_is_delivered(
+    sandbox: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = services.send_sms("380501234567", "Hi")
+    make_due()
+    fake = sandbox_time(monkeypatch, sandbox)
+    # The sandbox's SMS: in progress at 1 s, sent at 3 s, delivered at 6 s.
+    out, err = sync("--loop", "--interval", "2", "--max-passes", "4")
+    assert err == ""
+    assert fake.now == 6.0  # three waits of 2 s: none after the last run
+    lines = out.splitlines()
+    assert [line.split("] ", 1)[1] for line in lines[:4]] == [
+        "checked 1, changed 0, final 0, errors 0",
+        "checked 1, changed 1, final 0, errors 0",
+        "checked 1, changed 1, final 0, errors 0",
+        "checked 1, changed 1, final 1, errors 0",
+    ]
+    assert lines[4] == "Stopped after 4 runs. Total: checked 4, changed 3, final 1, errors 0"
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    assert list(message.history.values_list("new_status", flat=True)) == [
+        "accepted",
+        "in_progress",
+        "sent",
+        "delivered",
+    ]
+
+
+@pytest.mark.django_db
+def test_sync_loop_reports_a_failing_run_and_goes_on(
+    sandbox: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = services.send_sms("380501234567", "Hi")
+    sandbox.advance(10)
+    make_due()
+    real_sync = services.sync_statuses
+    calls = 0
+
+    def locked_once(**kwargs: Any) -> services.SyncReport:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OperationalError("database is locked")
+        return real_sync(**kwargs)
+
+    monkeypatch.setattr(services, "sync_statuses", locked_once)
+    sandbox_time(monkeypatch, sandbox)
+    out, err = sync("--loop", "--interval", "1", "--max-passes", "2")
+    assert re.fullmatch(
+        r"\[\d\d:\d\d:\d\d\] Run failed: OperationalError: database is locked\n"
+        r"1 run failed\.\n",
+        err,
+    )
+    assert out.splitlines()[-1] == (
+        "Stopped after 2 runs. Total: checked 1, changed 1, final 1, errors 0"
+    )
+    message.refresh_from_db()
+    assert message.status == "delivered"
+
+
+@pytest.mark.django_db
+def test_sync_loop_with_max_passes_fails_when_every_run_failed(
+    sandbox: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**kwargs: Any) -> services.SyncReport:
+        raise OperationalError("no such table: django_smsfly_message")
+
+    monkeypatch.setattr(services, "sync_statuses", broken)
+    sandbox_time(monkeypatch, sandbox)
+    with pytest.raises(CommandError) as caught:
+        sync("--loop", "--interval", "1", "--max-passes", "3")
+    assert caught.value.returncode == 1
+    assert str(caught.value) == "Every run failed; see the errors above."
+
+
+@pytest.mark.django_db
+def test_sync_loop_stops_at_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def misconfigured(**kwargs: Any) -> services.SyncReport:
+        raise ImproperlyConfigured("settings.SMSFLY must be a dict, not str.")
+
+    monkeypatch.setattr(services, "sync_statuses", misconfigured)
+    error = fails("smsfly_sync", "--loop", "--interval", "1")
+    assert error == "Configuration error: settings.SMSFLY must be a dict, not str."
+
+
+def test_max_passes_needs_loop_and_is_not_in_the_help() -> None:
+    assert fails("smsfly_sync", "--max-passes", "2") == "--max-passes limits a --loop; add --loop."
+    parser = smsfly_sync.Command().create_parser("manage.py", "smsfly_sync")
+    assert "--max-passes" not in parser.format_help()
+    assert "--interval" in parser.format_help()

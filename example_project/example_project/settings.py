@@ -1,51 +1,53 @@
-"""Settings of the example site.
+"""Settings of the example site, read from the environment with django-environ.
 
 Out of the box it needs nothing: SQLite next to ``manage.py`` and django-smsfly's
-sandbox backend, so no API key is needed and no message leaves this machine. The
-environment changes that:
+sandbox backend, so no API key is needed and no message leaves this machine. Variables
+come from the environment or from a ``.env`` file next to ``manage.py`` (variables
+already in the environment win); ``.env.example`` lists every one with its default:
 
 ``SMSFLY_API_KEY``
-    A key from SMS-fly's "API settings" page: messages go to the real API.
+    A key from SMS-fly's "API settings" page: messages go to the real API and cost
+    money. Without it (or empty) the sandbox answers.
 ``SMSFLY_API_URL``
     The API address (default ``https://sms-fly.ua/api/v2/api.php``; the Polish host is
     ``https://sms-fly.pl/api/v2/api.php``).
 ``SMSFLY_SMS_SOURCE`` / ``SMSFLY_VIBER_SOURCE``
     Sender names (default ``InfoCenter`` / ``Promo``).
+``SMSFLY_SANDBOX_SPEED``
+    How much faster than real time the sandbox moves statuses (default ``0.5``: an SMS
+    is delivered 12 seconds after it is sent, so each step can be watched).
+``DEMO_SYNC_INTERVAL``
+    Seconds between the status checks of ``run_demo.py`` (default ``5``).
 ``DJANGO_DEBUG``
     ``0`` turns debug mode off (it is on by default: this is a demo).
-``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS``, ``DJANGO_LANGUAGE_CODE``
+``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS``, ``DJANGO_LANGUAGE_CODE``, ``DJANGO_TIME_ZONE``
     As their names say; ``DJANGO_ALLOWED_HOSTS`` is comma-separated.
+``DATABASE_URL``
+    The database as a URL (default: ``db.sqlite3`` next to ``manage.py``), e.g.
+    ``postgres://user:password@127.0.0.1:5432/smsfly_demo``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+import environ
 from django.utils.translation import gettext_lazy as _
 
-#: The directory holding manage.py.
+#: The directory holding manage.py (and the optional .env file).
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+env = environ.Env()
+# A missing file is fine: everything has a default.
+environ.Env.read_env(BASE_DIR / ".env")
 
-def _env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-DEBUG = _env_flag("DJANGO_DEBUG", default=True)
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
 # The fallback is for the demo only; a deployed site must set DJANGO_SECRET_KEY.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "example-project-insecure-dev-key"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or "example-project-insecure-dev-key"
 
-ALLOWED_HOSTS = [
-    host.strip()
-    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
-    if host.strip()
-]
+ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The admin in the browser's language: English or Ukrainian.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -86,19 +89,27 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
-    }
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The site and the status sync are two processes writing one file: take the write
+    # lock when a transaction starts and wait for it (rather than fail with "database is
+    # locked"), and let readers go on while the other process writes (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;",
+        }
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_I18N = True
 USE_TZ = True
-TIME_ZONE = "Europe/Kyiv"
-LANGUAGE_CODE = os.environ.get("DJANGO_LANGUAGE_CODE") or "en"
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="Europe/Kyiv")
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")
 LANGUAGES = [
     ("en", _("English")),
     ("uk", _("Ukrainian")),
@@ -108,21 +119,27 @@ STATIC_URL = "static/"
 
 # -- django-smsfly ----------------------------------------------------------------------
 
-SMSFLY_API_KEY = os.environ.get("SMSFLY_API_KEY", "").strip()
+SMSFLY_API_KEY = env.str("SMSFLY_API_KEY", default="").strip()
 
 SMSFLY: dict[str, Any] = {
-    "SMS_SOURCE": os.environ.get("SMSFLY_SMS_SOURCE") or "InfoCenter",
-    "VIBER_SOURCE": os.environ.get("SMSFLY_VIBER_SOURCE") or "Promo",
+    "SMS_SOURCE": env.str("SMSFLY_SMS_SOURCE", default="InfoCenter"),
+    "VIBER_SOURCE": env.str("SMSFLY_VIBER_SOURCE", default="Promo"),
 }
 if SMSFLY_API_KEY:
     # The real API: messages reach phones and cost money.
     SMSFLY["BACKEND"] = "django_smsfly.backends.http.HTTPBackend"
     SMSFLY["API_KEY"] = SMSFLY_API_KEY
-    if os.environ.get("SMSFLY_API_URL"):
-        SMSFLY["API_URL"] = os.environ["SMSFLY_API_URL"]
+    if env.str("SMSFLY_API_URL", default=""):
+        SMSFLY["API_URL"] = env.str("SMSFLY_API_URL")
 else:
-    # The in-process simulator: no key, no network, nothing is spent.
+    # The in-process simulator: no key, no network, nothing is spent. Each process has
+    # its own, but a status depends only on the message id and the time, so the status
+    # sync process answers for messages the site sent.
     SMSFLY["BACKEND"] = "django_smsfly.backends.sandbox.SandboxBackend"
+    SMSFLY["BACKEND_OPTIONS"] = {"speed": env.float("SMSFLY_SANDBOX_SPEED", default=0.5)}
+
+#: Seconds between the runs of ``smsfly_sync --loop`` that ``run_demo.py`` starts.
+DEMO_SYNC_INTERVAL = env.float("DEMO_SYNC_INTERVAL", default=5.0)
 
 LOGGING: dict[str, Any] = {
     "version": 1,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError, CommandParser
+from django.db import connections
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
@@ -37,7 +40,8 @@ class Command(SmsFlyCommand):
         "status of every message whose next check has come, and store what changed. Safe "
         "to run in several processes at once. Exit status: 0 normally, 1 if every status "
         "request failed (SMS-fly unreachable) or on an API or configuration error. With "
-        "--loop it runs until interrupted (Ctrl-C or SIGTERM) and then exits with 0."
+        "--loop it runs until interrupted (Ctrl-C or SIGTERM) and then exits with 0; a run "
+        "that fails is reported and the loop goes on."
     )
 
     #: Replaceable in tests: how the loop waits and reads the time.
@@ -94,6 +98,14 @@ class Command(SmsFlyCommand):
             metavar="SECONDS",
             help=_("Seconds from the start of one run to the next with --loop (default 10)."),
         )
+        # Hidden from --help: a loop that ends by itself, for tests and for cron jobs that
+        # poll more often than once a minute (--loop --interval 10 --max-passes 6).
+        parser.add_argument(
+            "--max-passes",
+            type=positive_int,
+            metavar="N",
+            help=argparse.SUPPRESS,
+        )
         parser.add_argument(
             "--enqueue",
             action="store_true",
@@ -113,6 +125,8 @@ class Command(SmsFlyCommand):
         pks = _resolve(options["message"]) if options["message"] else None
         if pks is not None and options["loop"]:
             raise CommandError(_("--message checks given messages once; it cannot --loop."))
+        if options["max_passes"] is not None and not options["loop"]:
+            raise CommandError(_("--max-passes limits a --loop; add --loop."))
         if pks is not None and options["enqueue"]:
             raise CommandError(_("--message checks given messages here; it cannot --enqueue."))
         if options["loop"]:
@@ -182,23 +196,43 @@ class Command(SmsFlyCommand):
             self.say(_("Errors by code: %(codes)s") % {"codes": error_codes(report.error_codes)})
 
     def _loop(self, options: dict[str, Any]) -> None:
-        """Run every ``--interval`` seconds until Ctrl-C or SIGTERM; both end with status 0."""
+        """Run every ``--interval`` seconds until Ctrl-C or SIGTERM; both end with status 0.
+
+        A run that raises (the database or SMS-fly failing in a way the sync does not
+        absorb) is reported on stderr and the loop goes on; only a configuration error
+        ends it, since no later run can succeed. ``--max-passes`` ends it after that
+        many runs, with status 1 if every one of them failed.
+        """
         stop = _StopFlag()
         total = services.SyncReport()
         interval: float = options["interval"]
-        runs = 0
+        max_passes: int | None = options["max_passes"]
+        runs = failed = 0
         with stop.on_sigterm():
             try:
                 while not stop.requested:
                     started = self.clock()
-                    report = self._run(options, None)
-                    total.add(report)
+                    stamp = timezone.localtime().strftime("%H:%M:%S")
+                    try:
+                        report = self._run(options, None)
+                    except ImproperlyConfigured:
+                        raise  # no later run can succeed
+                    except Exception as exc:  # a service must outlive a bad run
+                        failed += 1
+                        self.warn(
+                            _("[%(time)s] Run failed: %(error)s")
+                            % {"time": stamp, "error": _describe(exc)}
+                        )
+                    else:
+                        total.add(report)
+                        # Quiet rounds are only worth a line when asked for more detail.
+                        if report.checked or report.sent or self.verbosity >= 2:
+                            self._summary(report, prefix=f"[{stamp}] ")
+                    finally:
+                        _recycle_connections()
                     runs += 1
-                    # Quiet rounds are only worth a line when asked for more detail.
-                    busy = report.checked or report.sent
-                    if busy or self.verbosity >= 2:
-                        stamp = timezone.localtime().strftime("%H:%M:%S")
-                        self._summary(report, prefix=f"[{stamp}] ")
+                    if max_passes is not None and runs >= max_passes:
+                        break
                     self._wait(interval - (self.clock() - started), stop)
             except KeyboardInterrupt:
                 pass  # Ctrl-C is how a loop is meant to end
@@ -210,6 +244,13 @@ class Command(SmsFlyCommand):
             )
             % {"runs": runs, "report": total}
         )
+        if failed:
+            self.warn(
+                ngettext("%(failed)d run failed.", "%(failed)d runs failed.", failed)
+                % {"failed": failed}
+            )
+        if max_passes is not None and failed == runs:
+            raise CommandError(_("Every run failed; see the errors above."))
 
     def _wait(self, seconds: float, stop: _StopFlag) -> None:
         # Short steps, so a SIGTERM is acted on within a second, not after the interval.
@@ -251,6 +292,24 @@ class _SigtermHandler:
     def __exit__(self, *exc: object) -> None:
         if self._installed:
             signal.signal(signal.SIGTERM, self._previous)
+
+
+def _describe(exc: BaseException) -> str:
+    """``DatabaseError: database is locked``: the kind of failure and its text, on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _recycle_connections() -> None:
+    """Close database connections that broke or outlived ``CONN_MAX_AGE``.
+
+    What Django does at the end of every request; a loop has no requests, and without
+    it a connection lost once (a database restart) would fail every later run. A
+    connection inside a caller's transaction (a test's) is left alone.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 def _progress_line(report: services.SyncReport, rate: float) -> str:
