@@ -225,8 +225,10 @@ class Command(SmsFlyCommand):
                         )
                     else:
                         total.add(report)
-                        # Quiet rounds are only worth a line when asked for more detail.
-                        if report.checked or report.sent or self.verbosity >= 2:
+                        # Quiet rounds are only worth a line when asked for more detail;
+                        # with --enqueue, _enqueue() has said what it handed out.
+                        busy = report.checked or report.sent
+                        if not options["enqueue"] and (busy or self.verbosity >= 2):
                             self._summary(report, prefix=f"[{stamp}] ")
                     finally:
                         _recycle_connections()
