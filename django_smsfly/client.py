@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
+
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from django_smsfly import __version__
 from django_smsfly.backends.base import BaseBackend, RawReply, parse_retry_after, redact_text
@@ -61,11 +65,17 @@ from django_smsfly.validation import (
 
 logger = logging.getLogger("django_smsfly.client")
 
+_T = TypeVar("_T")
+
 #: Identifies this library in ``auth.appversion`` and the ``User-Agent``.
 APP_VERSION = f"django-smsfly/{__version__}"
 
 _ALL_CHANNELS = (Channel.SMS, Channel.VIBER)
 _FUNDS_CODES = frozenset({"INSUFFICIENTFUND", "INSUFFICIENTFUNDS"})
+
+#: The longest ``Retry-After`` believed, in seconds. A larger one (a server's mistake,
+#: such as ``99999999999999``) means "a long time", not a span no date can hold.
+MAX_RETRY_AFTER = 24 * 3600.0
 _AUTH_CODES = frozenset({"FORBIDDEN", "INVKEY", "INVAUTH", "AUTH"})
 
 
@@ -95,6 +105,7 @@ class SmsFlyClient:
         ``None`` sends nothing.
     """
 
+    @method_decorator(sensitive_variables("api_key"))
     def __init__(
         self,
         api_key: str,
@@ -127,6 +138,10 @@ class SmsFlyClient:
         """
         return self._exchange(action, data)[0]
 
+    # Every frame from here down (backend, requests, urllib3) holds the key in a local:
+    # Django's error pages and error e-mails show frame variables, and this hides all
+    # of them in every frame under this call.
+    @method_decorator(sensitive_variables())
     def _exchange(
         self, action: str, data: Mapping[str, Any] | None = None
     ) -> tuple[dict[str, Any], dt.datetime | None]:
@@ -141,6 +156,19 @@ class SmsFlyClient:
         except SmsFlyError as exc:
             # Texts come from backends and servers; whatever they echo, the key never
             # leaves in an exception.
+            _scrub_exception(exc, self._api_key)
+            raise
+
+    def _parse(self, action: str, build: Callable[[], _T]) -> _T:
+        """Build a typed result from a reply's data; one that does not fit raises
+        :class:`~django_smsfly.exceptions.SmsFlyBadReply` naming the action, scrubbed
+        of the key like every other error (a bad field's value is quoted in it)."""
+        try:
+            return build()
+        except SmsFlyBadReply as exc:
+            exc.action = exc.action or action
+            exc.message = f"{action}: {exc.message}"
+            exc.args = (exc.message,)
             _scrub_exception(exc, self._api_key)
             raise
 
@@ -174,7 +202,7 @@ class SmsFlyClient:
         if status == 429:
             return SmsFlyRateLimited(
                 f"{action}: rate limited by SMS-fly (HTTP 429)",
-                retry_after=parse_retry_after(raw.headers.get("retry-after")),
+                retry_after=_retry_after(raw),
                 **kwargs,
             )
         if status == 403:
@@ -183,7 +211,10 @@ class SmsFlyClient:
             return SmsFlyServerError(f"{action}: SMS-fly server error (HTTP {status})", **kwargs)
         if status >= 400:
             return SmsFlyInvalidRequest(f"{action}: request refused (HTTP {status})", **kwargs)
-        what = "an empty reply" if not text else "a reply that is not JSON"
+        if raw.body is not None:
+            what = "a JSON reply that is not an object"  # [], "ok", 5...
+        else:
+            what = "an empty reply" if not text else "a reply that is not JSON"
         return SmsFlyBadReply(
             f"{action}: {what} (HTTP {status})", http_status=status, action=action, body=text
         )
@@ -208,9 +239,7 @@ class SmsFlyClient:
         )
         cls: type[SmsFlyAPIError]
         if status == 429:
-            return SmsFlyRateLimited(
-                label, retry_after=parse_retry_after(raw.headers.get("retry-after")), **kwargs
-            )
+            return SmsFlyRateLimited(label, retry_after=_retry_after(raw), **kwargs)
         if status == 403 or code in _AUTH_CODES:
             cls = SmsFlyAuthError
         elif code in _FUNDS_CODES:
@@ -230,24 +259,28 @@ class SmsFlyClient:
     def get_balance(self) -> Decimal:
         """The account balance (GETBALANCE)."""
         data = self.request("GETBALANCE")
-        return parse_decimal(data.get("balance"), "balance")
+        return self._parse("GETBALANCE", lambda: parse_decimal(data.get("balance"), "balance"))
 
     def get_balance_ext(self) -> Balances:
         """The SMS and Viber balances (GETBALANCEEXT)."""
-        return Balances.from_data(self.request("GETBALANCEEXT"))
+        data = self.request("GETBALANCEEXT")
+        return self._parse("GETBALANCEEXT", lambda: Balances.from_data(data))
 
     # -- sender names and prices ------------------------------------------------------
 
     def get_sources(self, channels: Iterable[Channel | str] = _ALL_CHANNELS) -> Sources:
         """Sender names the account may use (GETSOURCES)."""
-        return Sources.from_data(self.request("GETSOURCES", {"channels": _wire(channels)}))
+        data = self.request("GETSOURCES", {"channels": _wire(channels)})
+        return self._parse("GETSOURCES", lambda: Sources.from_data(data))
 
     def get_price_list(
         self, mcc: str | int = "255", channels: Iterable[Channel | str] = _ALL_CHANNELS
     ) -> PriceList:
         """Prices for every network of one country (GETPRICELIST). 255 is Ukraine."""
-        data = {"channels": _wire(channels), "mcc": _code(mcc, "mcc")}
-        return PriceList.from_data(self.request("GETPRICELIST", data), "pricelist")
+        data = self.request(
+            "GETPRICELIST", {"channels": _wire(channels), "mcc": _code(mcc, "mcc")}
+        )
+        return self._parse("GETPRICELIST", lambda: PriceList.from_data(data, "pricelist"))
 
     def get_price(
         self,
@@ -256,8 +289,9 @@ class SmsFlyClient:
         channels: Iterable[Channel | str] = _ALL_CHANNELS,
     ) -> PriceList:
         """Prices for one network (GETPRICE)."""
-        data = {"channels": _wire(channels), "mcc": _code(mcc, "mcc"), "mnc": _code(mnc, "mnc")}
-        return PriceList.from_data(self.request("GETPRICE", data), "price")
+        request = {"channels": _wire(channels), "mcc": _code(mcc, "mcc"), "mnc": _code(mnc, "mnc")}
+        data = self.request("GETPRICE", request)
+        return self._parse("GETPRICE", lambda: PriceList.from_data(data, "price"))
 
     # -- sending ----------------------------------------------------------------------
 
@@ -291,7 +325,7 @@ class SmsFlyClient:
     def send_prepared(self, message: PreparedMessage) -> SendResult:
         """Send a message built by :meth:`prepare` (SENDMESSAGE)."""
         data, date = self._exchange("SENDMESSAGE", message.data)
-        return SendResult.from_data(data, date)
+        return self._parse("SENDMESSAGE", lambda: SendResult.from_data(data, date))
 
     def send_message(
         self,
@@ -351,7 +385,7 @@ class SmsFlyClient:
         if not isinstance(message_id, str) or not message_id.strip():
             raise SmsFlyValidationError("a message id is required", field="message_id")
         data, date = self._exchange("GETMESSAGESTATUS", {"messageID": message_id.strip()})
-        return StatusResult.from_data(data, date)
+        return self._parse("GETMESSAGESTATUS", lambda: StatusResult.from_data(data, date))
 
     def close(self) -> None:
         """Release the backend's connections."""
@@ -369,6 +403,11 @@ def _code(value: str | int, field: str) -> str:
     return text
 
 
+def _retry_after(raw: RawReply) -> float | None:
+    seconds = parse_retry_after(raw.headers.get("retry-after"))
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
 def _reply_date(body: object) -> dt.datetime | None:
     # The envelope's date is informative only (channel dates carry the facts), so a
     # malformed one is dropped rather than failing a reply that otherwise succeeded.
@@ -381,16 +420,56 @@ def _reply_date(body: object) -> dt.datetime | None:
     return None
 
 
-def _scrub(value: Any, secret: str) -> Any:
-    if isinstance(value, enum.Enum):
-        return value  # a Verdict is a str too, and must stay what it is
-    if isinstance(value, str):
+def _is_container(value: object) -> bool:
+    return isinstance(value, Mapping | list | tuple) and not isinstance(value, enum.Enum)
+
+
+def _scrub_leaf(value: Any, secret: str) -> Any:
+    if isinstance(value, str) and not isinstance(value, enum.Enum):
+        # A Verdict is a str too, and must stay what it is.
         return redact_text(value, secret)
-    if isinstance(value, Mapping):
-        return {_scrub(k, secret): _scrub(v, secret) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_scrub(v, secret) for v in value)
     return value
+
+
+def _scrub(value: Any, secret: str) -> Any:
+    """A copy of ``value`` with ``secret`` replaced in every string, keys included.
+
+    Walks with its own stack instead of recursing: a server's reply can nest deeper
+    than Python's recursion limit, and the error path that scrubs it must not crash.
+    """
+    if not _is_container(value):
+        return _scrub_leaf(value, secret)
+    # Each frame: a container, its scrubbed items so far, and the items still to do
+    # (a mapping's keys and values alternate).
+    stack: list[tuple[Any, list[Any], Iterator[Any]]] = [(value, [], _items(value))]
+    while True:
+        container, done, todo = stack[-1]
+        item = next(todo, _END)
+        if item is _END:
+            stack.pop()
+            built = _rebuilt(container, done)
+            if not stack:
+                return built
+            stack[-1][1].append(built)
+        elif _is_container(item):
+            stack.append((item, [], _items(item)))
+        else:
+            done.append(_scrub_leaf(item, secret))
+
+
+_END = object()
+
+
+def _items(container: Any) -> Iterator[Any]:
+    if isinstance(container, Mapping):
+        return itertools.chain.from_iterable(container.items())
+    return iter(container)
+
+
+def _rebuilt(container: Any, items: list[Any]) -> Any:
+    if isinstance(container, Mapping):
+        return dict(zip(items[::2], items[1::2], strict=True))
+    return type(container)(items)
 
 
 def _scrub_exception(exc: SmsFlyError, secret: str) -> None:

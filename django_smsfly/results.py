@@ -88,8 +88,10 @@ def _lenient(parse: Callable[[object, str], _T], value: object, what: str) -> _T
         return None
     try:
         return parse(value, what)
-    except SmsFlyBadReply as exc:
-        logger.warning("Ignoring a malformed field in an SMS-fly reply: %s", exc)
+    except SmsFlyBadReply:
+        # The field's name only, not its value: a reply may echo what the request
+        # carried, the API key among it, and a log line must never hold the key.
+        logger.warning("Ignoring a malformed field in an SMS-fly reply: %s", what)
         return None
 
 

@@ -35,11 +35,12 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from django_smsfly import signals, taskcompat
 from django_smsfly.backends.base import BaseBackend
 from django_smsfly.channels import Channel
-from django_smsfly.client import APP_VERSION, PreparedMessage, SmsFlyClient
+from django_smsfly.client import APP_VERSION, MAX_RETRY_AFTER, PreparedMessage, SmsFlyClient
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import (
     SmsFlyError,
@@ -64,6 +65,7 @@ _client_lock = threading.Lock()
 _client: SmsFlyClient | None = None
 
 
+@sensitive_variables("api_key")
 def build_client() -> SmsFlyClient:
     """A new client configured from ``settings.SMSFLY`` (see :func:`get_client`)."""
     conf = smsfly_settings
@@ -845,6 +847,11 @@ def _poll(
         return _Poll(result=client.get_message_status(message.message_id or ""))
     except SmsFlyError as exc:
         return _Poll(error=exc)
+    except Exception as exc:
+        # A bug in one poll must not abort the batch and leave it claimed: record it on
+        # that message (asked again later) and go on with the others.
+        logger.exception("Status poll of message %s failed", message.pk)
+        return _Poll(error=SmsFlyError(f"{type(exc).__name__}: {exc}"))
 
 
 def _apply_batch(batch: list[Message], polls: list[_Poll]) -> SyncReport:
@@ -863,7 +870,8 @@ def _apply_batch(batch: list[Message], polls: list[_Poll]) -> SyncReport:
             code = poll.error.error_code
             report.error_codes[code] = report.error_codes.get(code, 0) + 1
             retry_after = getattr(poll.error, "retry_after", None)
-            delay = max(next_check_delay(age), dt.timedelta(seconds=retry_after or 0))
+            wait = min(retry_after or 0, MAX_RETRY_AFTER)  # a server's absurd value is capped
+            delay = max(next_check_delay(age), dt.timedelta(seconds=wait))
             message.next_check_at = now + delay
             message.error_code = _db_text(code, 64)
             message.error_text = _db_text(str(poll.error))

@@ -267,3 +267,30 @@ def test_a_receiver_that_raises_stops_nothing(
     assert report.final == 2
     assert Message.objects.get(pk=first.pk).status == "delivered"
     assert Message.objects.get(pk=second.pk).status == "delivered"
+
+
+def test_a_bug_in_one_poll_is_recorded_and_the_batch_goes_on(
+    sandbox: Simulator,
+    django_capture_on_commit_callbacks: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = services.send_sms("380501234567", "Hi")
+    fine = services.send_sms("380501234568", "Hi")
+    sandbox.advance(10)
+    client = services.get_client()
+    real = client.get_message_status
+
+    def flaky(message_id: str) -> Any:
+        if message_id == broken.message_id:
+            raise RuntimeError("a bug in a backend")
+        return real(message_id)
+
+    monkeypatch.setattr(client, "get_message_status", flaky)
+    report = sync(django_capture_on_commit_callbacks)
+    assert (report.checked, report.errors) == (2, 1)
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert "RuntimeError: a bug in a backend" in broken.error_text
+    assert broken.next_check_at is not None  # asked again later
+    assert fine.status == DeliveryStatus.DELIVERED  # SMS delivered 6 s after sending
+    assert not Message.objects.exclude(claim_token="").exists()

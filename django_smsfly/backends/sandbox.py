@@ -3,7 +3,8 @@
 Point the app at it with ``SMSFLY = {"BACKEND": "django_smsfly.backends.sandbox.SandboxBackend"}``
 and nothing leaves the process: requests are validated as SMS-fly validates them, balances are
 debited, message ids are issued and delivery statuses move forward with time. Faults (HTTP 429,
-5xx, timeouts, dropped connections, broken replies) can be injected to rehearse failures.
+403, 422, 5xx, API error codes, timeouts, dropped connections, broken, malformed or huge
+replies) can be injected to rehearse failures.
 :mod:`django_smsfly.backends.sandbox_server` serves the same simulator over real HTTP.
 
 Options (``SMSFLY["BACKEND_OPTIONS"]``, or keyword arguments of :class:`Simulator`):
@@ -93,8 +94,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "API_PATH",
+    "DEEP_JSON_DEPTH",
+    "DEFAULT_HUGE_SIZE",
     "DEFAULT_TIMEOUT_DELAY",
     "TEST_NUMBERS",
+    "UNLISTED_STATUS",
     "Fault",
     "MessagePlan",
     "Outcome",
@@ -113,6 +117,15 @@ API_PATH = "/api/v2/api.php"
 
 #: Seconds a TIMEOUT fault keeps an HTTP client waiting: past the default 30 s read timeout.
 DEFAULT_TIMEOUT_DELAY = 35.0
+
+#: Bytes of a HUGE_BODY reply: past the HTTP backend's default 4 MiB cap.
+DEFAULT_HUGE_SIZE = 6 * 1024 * 1024
+
+#: How deep a DEEP_JSON reply nests (Python's default recursion limit is 1000).
+DEEP_JSON_DEPTH = 600
+
+#: The status an UNKNOWN_STATUS fault reports: one the API document does not list.
+UNLISTED_STATUS = "RESCHEDULED"
 
 #: The most requests and messages kept for inspection; older ones are forgotten.
 MAX_RECORDS = 100_000
@@ -166,6 +179,30 @@ class Fault(str, enum.Enum):
     EMPTY_BODY = "empty_body"
     #: Processed; HTTP 200 with an HTML page instead of JSON.
     HTML_ERROR = "html_error"
+    #: HTTP 403 with a proxy's HTML page (no JSON); not processed.
+    FORBIDDEN = "forbidden"
+    #: HTTP 422 with the API's JSON error ``INVREQUEST`` (the body could not be read);
+    #: not processed.
+    UNPROCESSABLE = "unprocessable"
+    #: ``success: 0`` with the error ``code`` given to :meth:`Simulator.inject` and its
+    #: usual HTTP status (403 for ``FORBIDDEN``, else 400, or ``http_status``); not processed.
+    API_ERROR = "api_error"
+    #: Processed; ``success: 1`` but the ``data`` object is empty: every field is missing.
+    MISSING_FIELDS = "missing_fields"
+    #: Processed; ``success: 1`` but every value in ``data`` is wrapped in a list, so no
+    #: field has the type the document gives it.
+    WRONG_TYPES = "wrong_types"
+    #: Processed; every channel's ``status`` is :data:`UNLISTED_STATUS`, a value the
+    #: document does not list (replies without statuses are unchanged).
+    UNKNOWN_STATUS = "unknown_status"
+    #: HTTP 400 with the API's JSON error ``INVREQUEST`` whose body also holds a value
+    #: nested :data:`DEEP_JSON_DEPTH` levels deep: more than any reply needs, and too
+    #: deep for code that walks it recursively. Not processed.
+    DEEP_JSON = "deep_json"
+    #: Processed; HTTP 200 with the reply padded to ``size`` bytes (default
+    #: :data:`DEFAULT_HUGE_SIZE`). Over HTTP it is streamed in chunks without a
+    #: ``Content-Length``, so only a client that counts what it reads can stop it.
+    HUGE_BODY = "huge_body"
 
     @property
     def processed(self) -> bool:
@@ -180,6 +217,10 @@ _NOT_PROCESSED = frozenset(
         Fault.BAD_GATEWAY,
         Fault.SERVICE_UNAVAILABLE,
         Fault.CONNECTION_REFUSED,
+        Fault.FORBIDDEN,
+        Fault.UNPROCESSABLE,
+        Fault.API_ERROR,
+        Fault.DEEP_JSON,
     }
 )
 
@@ -450,7 +491,8 @@ class RecordedRequest:
     body: Any
     #: The HTTP status of the reply the simulator produced.
     http_status: int
-    #: The reply object, or ``None`` when the request was refused before processing.
+    #: The JSON reply object sent (the simulator's answer, or an injected API error), or
+    #: ``None`` when no JSON reply was produced (a refusal page, a dropped connection).
     reply: dict[str, Any] | None
     at: dt.datetime
     #: The injected fault that shaped this exchange, if any.
@@ -502,6 +544,9 @@ class SimulatedReply:
     #: For a TIMEOUT: seconds an HTTP server should stay silent before closing.
     delay: float = 0.0
     action: str | None = None
+    #: Whether an HTTP server should stream :attr:`content` in chunks without a
+    #: ``Content-Length`` (HUGE_BODY), as a server generating a long page does.
+    chunked: bool = False
 
     def as_raw_reply(self) -> RawReply:
         """The reply as a backend returns it (JSON decoded, or the start of the text)."""
@@ -510,7 +555,7 @@ class SimulatedReply:
         text = self.content.decode("utf-8", errors="replace")
         try:
             body = json.loads(text) if text.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             body = None
         if body is None:
             return RawReply(self.http_status, None, text=text[:500], headers=headers)
@@ -518,6 +563,7 @@ class SimulatedReply:
 
 
 _HTML_PAGES = {
+    403: "403 Forbidden",
     429: "429 Too Many Requests",
     500: "500 Internal Server Error",
     502: "502 Bad Gateway",
@@ -545,8 +591,11 @@ class _Injected:
     fault: Fault
     remaining: int
     action: str | None
-    retry_after: float | None
+    retry_after: float | str | None
     delay: float
+    code: str = "INVREQUEST"
+    http_status: int | None = None
+    size: int = DEFAULT_HUGE_SIZE
 
 
 @dataclass
@@ -904,25 +953,54 @@ class Simulator:
         *,
         times: int = 1,
         action: str | None = None,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         delay: float | None = None,
+        code: str | None = None,
+        http_status: int | None = None,
+        size: int | None = None,
     ) -> None:
         """Make the next ``times`` requests (of ``action``, or any) fail with ``fault``.
 
         Faults are used in the order injected. ``retry_after`` adds a ``Retry-After``
-        header (RATE_LIMITED, SERVICE_UNAVAILABLE); ``delay`` is how long an HTTP server
-        stays silent on a TIMEOUT (default :data:`DEFAULT_TIMEOUT_DELAY`).
+        header (RATE_LIMITED, SERVICE_UNAVAILABLE): seconds, or a text sent as it is (an
+        HTTP date, or something unreadable). ``delay`` is how long an HTTP server stays
+        silent on a TIMEOUT (default :data:`DEFAULT_TIMEOUT_DELAY`). ``code`` and
+        ``http_status`` shape an API_ERROR (default ``INVREQUEST``, with that code's
+        usual status); ``size`` is the length of a HUGE_BODY reply in bytes.
         """
+        fault = Fault(fault)
         if times < 1:
             raise ValueError("times must be >= 1")
-        if retry_after is not None and retry_after < 0:
+        if isinstance(retry_after, str):
+            # Sent as a header: one printable line, or it would forge other headers.
+            if not retry_after.strip() or not retry_after.isprintable():
+                raise ValueError("retry_after text must be one printable line")
+        elif retry_after is not None and retry_after < 0:
             raise ValueError("retry_after must be >= 0")
+        if (code is not None or http_status is not None) and fault is not Fault.API_ERROR:
+            raise ValueError("code and http_status apply to Fault.API_ERROR only")
+        if code is not None and (not isinstance(code, str) or not code.strip()):
+            raise ValueError("code must be a non-empty string")
+        if http_status is not None and (
+            isinstance(http_status, bool)
+            or not isinstance(http_status, int)
+            or not 100 <= http_status <= 599
+        ):
+            raise ValueError("http_status must be an HTTP status from 100 to 599")
+        if size is not None:
+            if fault is not Fault.HUGE_BODY:
+                raise ValueError("size applies to Fault.HUGE_BODY only")
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError("size must be a number of bytes >= 1")
         injected = _Injected(
-            fault=Fault(fault),
+            fault=fault,
             remaining=times,
             action=action.upper() if action else None,
             retry_after=retry_after,
             delay=DEFAULT_TIMEOUT_DELAY if delay is None else max(0.0, delay),
+            code=code or "INVREQUEST",
+            http_status=http_status,
+            size=size or DEFAULT_HUGE_SIZE,
         )
         with self._lock:
             self._faults.append(injected)
@@ -1019,19 +1097,30 @@ class Simulator:
             if wait is not None:
                 fault = Fault.RATE_LIMITED
                 self._record(action, (payload, text), 429, None, fault=fault, processed=False)
-                return _fault_reply(fault, action, retry_after=wait)
+                return _refusal(fault, action, retry_after=wait)
             injected = self._take_fault(action)
             if injected is not None and not injected.fault.processed:
-                fault = injected.fault
-                status = _FAULT_STATUS.get(fault, 0)
-                self._record(action, (payload, text), status, None, fault=fault, processed=False)
-                return _fault_reply(fault, action, retry_after=injected.retry_after)
+                refused = _refusal(
+                    injected.fault,
+                    action,
+                    retry_after=injected.retry_after,
+                    code=injected.code,
+                    http_status=injected.http_status,
+                    date=_with_offset(self.now()),
+                )
+                self._record(
+                    action,
+                    (payload, text),
+                    refused.http_status,
+                    refused.reply,
+                    fault=injected.fault,
+                    processed=False,
+                )
+                return refused
             status, reply = self._process(payload, text, injected.fault if injected else None)
         if injected is None:
             return SimulatedReply(status, _json_bytes(reply), reply=reply, action=action)
-        return _fault_reply(
-            injected.fault, action, reply=reply, status=status, delay=injected.delay
-        )
+        return _spoiled(injected, action, reply=reply, status=status)
 
     def _process(
         self, payload: Any, text: str | None, fault: Fault | None
@@ -1281,6 +1370,7 @@ _ACTIONS: dict[str, Callable[[Simulator, dict[str, Any], dt.datetime], dict[str,
 }
 
 _FAULT_STATUS = {
+    Fault.FORBIDDEN: 403,
     Fault.RATE_LIMITED: 429,
     Fault.SERVER_ERROR: 500,
     Fault.BAD_GATEWAY: 502,
@@ -1328,36 +1418,122 @@ def _json_bytes(reply: Mapping[str, Any]) -> bytes:
     return json.dumps(reply, ensure_ascii=False).encode("utf-8")
 
 
-def _fault_reply(
+def _retry_after_header(value: float | str) -> str:
+    if isinstance(value, str):
+        return value  # an HTTP date or an unreadable text, sent as given
+    return str(max(1, math.ceil(value)))
+
+
+def _refusal(
     fault: Fault,
     action: str | None,
     *,
-    reply: dict[str, Any] | None = None,
-    status: int = 0,
-    retry_after: float | None = None,
-    delay: float = 0.0,
+    retry_after: float | str | None = None,
+    code: str = "INVREQUEST",
+    http_status: int | None = None,
+    date: str = "",
 ) -> SimulatedReply:
-    """How a fault looks to a transport. ``reply``/``status``: what was processed, if so."""
-    http_status = _FAULT_STATUS.get(fault)
-    if http_status is not None:
-        headers = {}
-        if retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-        page = _nginx_page(http_status)
-        return SimulatedReply(http_status, page, "text/html", headers, fault=fault, action=action)
+    """How a fault that refuses a request before it is processed looks to a transport."""
+    if fault in {Fault.API_ERROR, Fault.UNPROCESSABLE, Fault.DEEP_JSON}:
+        detail = ""
+        if fault is Fault.UNPROCESSABLE:
+            code, status, detail = "INVREQUEST", 422, "the request body could not be read"
+        elif fault is Fault.DEEP_JSON:
+            code, status = "INVREQUEST", 400
+        else:
+            status = http_status or (403 if code == "FORBIDDEN" else 400)
+        description = _ERROR_TEXT.get(code, code) + (f": {detail}" if detail else "")
+        reply: dict[str, Any] = {
+            "success": 0,
+            "error": {"code": code, "date": date, "description": description},
+        }
+        content = _json_bytes(reply)
+        if fault is Fault.DEEP_JSON:
+            # Written out rather than encoded: the point is a depth the encoder could
+            # refuse. The recorded reply leaves the nested value out.
+            depth = DEEP_JSON_DEPTH
+            content = content[:-1] + b', "trace": ' + b"[" * depth + b"]" * depth + b"}"
+        return SimulatedReply(status, content, reply=reply, fault=fault, action=action)
+    page_status = _FAULT_STATUS.get(fault)
+    if page_status is None:  # CONNECTION_REFUSED: no reply at all
+        return SimulatedReply(0, b"", fault=fault, action=action)
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = _retry_after_header(retry_after)
+    page = _nginx_page(page_status)
+    return SimulatedReply(page_status, page, "text/html", headers, fault=fault, action=action)
+
+
+def _spoiled(
+    injected: _Injected, action: str | None, *, reply: dict[str, Any], status: int
+) -> SimulatedReply:
+    """How a fault that strikes after the request was processed looks to a transport.
+
+    ``reply``/``status``: the simulator's own answer, which the fault then spoils.
+    """
+    fault = injected.fault
     content = b""
     content_type = "application/json"
     if fault is Fault.BROKEN_JSON:
-        full = _json_bytes(reply or {})
+        full = _json_bytes(reply)
         content = full[: max(1, len(full) // 2)]
     elif fault is Fault.HTML_ERROR:
         content, content_type = _MAINTENANCE_PAGE, "text/html; charset=utf-8"
+    elif fault in {Fault.MISSING_FIELDS, Fault.WRONG_TYPES, Fault.UNKNOWN_STATUS}:
+        content = _json_bytes(_spoil_data(fault, reply))
+    elif fault is Fault.HUGE_BODY:
+        content = _padded(reply, injected.size)
     if fault in {Fault.BROKEN_JSON, Fault.HTML_ERROR, Fault.EMPTY_BODY}:
         # The server did its work, then the reply was spoiled on the way out.
         status = 200
     return SimulatedReply(
-        status, content, content_type, reply=reply, fault=fault, delay=delay, action=action
+        status,
+        content,
+        content_type,
+        reply=reply,
+        fault=fault,
+        delay=injected.delay,
+        action=action,
+        chunked=fault is Fault.HUGE_BODY,
     )
+
+
+def _spoil_data(fault: Fault, reply: dict[str, Any]) -> dict[str, Any]:
+    """A successful reply with its ``data`` emptied, mistyped or given unknown statuses.
+
+    Error replies are left alone: the fault is about answers that claim success.
+    """
+    data = reply.get("data")
+    if reply.get("success") != 1 or not isinstance(data, dict):
+        return reply
+    spoiled: dict[str, Any]
+    if fault is Fault.MISSING_FIELDS:
+        spoiled = {}
+    elif fault is Fault.WRONG_TYPES:
+        spoiled = {key: _wrapped(value) for key, value in data.items()}
+    else:
+        spoiled = {
+            key: {**value, "status": UNLISTED_STATUS}
+            if isinstance(value, dict) and "status" in value
+            else value
+            for key, value in data.items()
+        }
+    return {**reply, "data": spoiled}
+
+
+def _wrapped(value: Any) -> Any:
+    """Every scalar inside ``value`` put in a one-element list: each field mistyped."""
+    if isinstance(value, dict):
+        return {key: _wrapped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_wrapped(item) for item in value]
+    return [value]
+
+
+def _padded(reply: dict[str, Any], size: int) -> bytes:
+    """``reply`` as JSON of ``size`` bytes (at least its own length): valid, but huge."""
+    base = _json_bytes({**reply, "padding": ""})
+    return _json_bytes({**reply, "padding": "x" * max(0, size - len(base))})
 
 
 class _DefaultHolder:

@@ -2,7 +2,7 @@
 
 :func:`make_wsgi_app` turns a :class:`~django_smsfly.backends.sandbox.Simulator` into a WSGI
 application that renders injected faults as a real server would (status codes,
-``Retry-After``, HTML pages, broken JSON, silence, dropped connections).
+``Retry-After``, HTML pages, broken JSON, silence, dropped connections, endless bodies).
 :class:`SandboxServer` runs it in a background thread with persistent (keep-alive)
 HTTP/1.1 connections::
 
@@ -47,6 +47,9 @@ __all__ = ["AbortConnection", "SandboxServer", "main", "make_wsgi_app"]
 #: Bodies larger than this are refused with HTTP 413 (SMS-fly requests are small).
 MAX_BODY = 1024 * 1024
 
+#: Bytes per chunk of a reply streamed without a ``Content-Length`` (HUGE_BODY).
+STREAM_CHUNK = 64 * 1024
+
 
 class AbortConnection(Exception):
     """Raised by the WSGI app to have the server drop the connection without a reply.
@@ -84,7 +87,9 @@ def make_wsgi_app(
 
     A TIMEOUT fault keeps the request waiting for its ``delay`` (cut short when
     ``shutdown`` is set) before the connection is dropped; CONNECTION_RESET and
-    CONNECTION_REFUSED drop it at once (see :class:`AbortConnection`).
+    CONNECTION_REFUSED drop it at once (see :class:`AbortConnection`). A HUGE_BODY reply
+    comes without a ``Content-Length``, in pieces that :class:`SandboxServer` sends as
+    HTTP/1.1 chunks.
     """
     stop = shutdown if shutdown is not None else threading.Event()
 
@@ -104,14 +109,14 @@ def make_wsgi_app(
             raise AbortConnection
         if reply.fault in {Fault.CONNECTION_RESET, Fault.CONNECTION_REFUSED}:
             raise AbortConnection
-        start_response(
-            f"{reply.http_status} {_reason(reply.http_status)}",
-            [
-                ("Content-Type", reply.content_type),
-                ("Content-Length", str(len(reply.content))),
-                *reply.headers.items(),
-            ],
-        )
+        headers = [("Content-Type", reply.content_type), *reply.headers.items()]
+        if reply.chunked:
+            # No Content-Length: the server streams the body (SandboxServer chunks it).
+            start_response(f"{reply.http_status} {_reason(reply.http_status)}", headers)
+            content = reply.content
+            return (content[i : i + STREAM_CHUNK] for i in range(0, len(content), STREAM_CHUNK))
+        headers.append(("Content-Length", str(len(reply.content))))
+        start_response(f"{reply.http_status} {_reason(reply.http_status)}", headers)
         return [reply.content]
 
     return app
@@ -197,7 +202,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self.wfile.write
 
         try:
-            content = b"".join(self.server.app(environ, start_response))
+            chunks: Iterable[bytes] = self.server.app(environ, start_response)
+            if not started:  # an app that starts its response on the first item
+                chunks = [b"".join(chunks)]
+            # Without a Content-Length the body is streamed, chunk by chunk, as produced.
+            streamed = not any(name.lower() == "content-length" for name, _ in started[1])
+            if not streamed:
+                chunks = [b"".join(chunks)]
         except AbortConnection:
             self._drop()
             return
@@ -210,9 +221,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(int(code), reason)
         for name, value in headers:
             self.send_header(name, value)
+        if streamed:
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(content)
+        if self.command == "HEAD":
+            return
+        if not streamed:
+            self.wfile.write(b"".join(chunks))
+            return
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%X\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client stopped reading (a reply size cap): so be it
+            self.close_connection = True
 
     def _drop(self) -> None:
         # SO_LINGER 0 makes close() send a TCP reset, as a crashed upstream would.
@@ -320,6 +343,15 @@ class SandboxServer:
     def connection_count(self) -> int:
         """How many TCP connections the server has accepted (keep-alive keeps this low)."""
         return self._httpd.connections if self._httpd is not None else 0
+
+    def close_connections(self) -> None:
+        """Close every open connection, idle kept-alive ones included, and keep listening.
+
+        What a server restart or its idle timeout does to a client's pooled connections:
+        the next request must notice and connect afresh.
+        """
+        if self._httpd is not None:
+            self._httpd.close_open_connections()
 
     def start(self) -> SandboxServer:
         """Start serving; returns the server. Starting a running server does nothing."""
