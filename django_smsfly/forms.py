@@ -1,0 +1,383 @@
+"""The admin's compose form: a message to send, checked by the app's own rules.
+
+The form collects the recipient, the channels in fallback order and each channel's
+content; :meth:`ComposeForm.clean` hands them to the client's validation (the rules of
+:mod:`django_smsfly.validation`, the same that guard every send) and attaches each
+:class:`~django_smsfly.exceptions.SmsFlyValidationError` to the field it names. A valid
+form can estimate the message's cost and send it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from django_smsfly import services, taskcompat
+from django_smsfly.admin_data import SenderNames
+from django_smsfly.channels import Channel
+from django_smsfly.conf import smsfly_settings
+from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
+from django_smsfly.models import ChannelChoices, Message
+from django_smsfly.segments import GSM7_BASIC, GSM7_EXTENSION, LIMITS, Encoding, Segments
+from django_smsfly.validation import (
+    BUTTON_CAPTION_MAX,
+    VIBER_TEXT_MAX,
+    SmsContent,
+    ViberContent,
+    normalize_recipient,
+    sms_block,
+    viber_block,
+)
+
+#: The channel choices an operator picks from: value -> channels in fallback order.
+CHANNEL_CHOICES = (
+    ("sms", _("SMS")),
+    ("viber", _("Viber")),
+    ("viber,sms", _("Viber, with an SMS if Viber fails")),
+)
+
+SEND_NOW = "now"
+SEND_IN_BACKGROUND = "background"
+SEND_MODE_CHOICES = (
+    (SEND_NOW, _("Send now and wait for SMS-fly's answer")),
+    (SEND_IN_BACKGROUND, _("Send in the background")),
+)
+
+_T = TypeVar("_T")
+
+_SMS_FIELDS = ("sms_source", "sms_text")
+_VIBER_FIELDS = (
+    "viber_source",
+    "viber_text",
+    "viber_image",
+    "viber_button_caption",
+    "viber_button_url",
+)
+
+#: Where an error of :mod:`django_smsfly.validation` (by its ``field``) is shown.
+ERROR_FIELDS = {
+    "recipient": "recipient",
+    "channels": "channels",
+    "sms": "sms_text",
+    "sms.text": "sms_text",
+    "sms.source": "sms_source",
+    "viber": "viber_text",
+    "viber.text": "viber_text",
+    "viber.image": "viber_image",
+    "viber.button": "viber_button_caption",
+    "viber.button_caption": "viber_button_caption",
+    "viber.button_url": "viber_button_url",
+    "viber.source": "viber_source",
+}
+
+
+def _one_line_break(text: str) -> str:
+    # Browsers submit a textarea's line breaks as CR LF; the operator typed one break,
+    # and counting it as two would put the SMS counter and the bill at odds.
+    return text.replace("\r\n", "\n")
+
+
+class CountedTextarea(forms.Textarea):
+    """A textarea followed by a live counter (filled in by ``django_smsfly/compose.js``)."""
+
+    template_name = "admin/django_smsfly/widgets/counted_textarea.html"
+
+    def __init__(self, counter: str, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"rows": 4, "cols": 60, "data-smsfly-counter": counter, **(attrs or {})})
+
+
+def segment_rules() -> dict[str, Any]:
+    """The SMS segment rules of :mod:`django_smsfly.segments`, for the page's counter.
+
+    The script that counts as the operator types reads its alphabets and limits from
+    here, so the browser and the server count by the same rules.
+    """
+    return {
+        "gsm7": "".join(sorted(GSM7_BASIC)),
+        "extension": "".join(sorted(GSM7_EXTENSION)),
+        "limits": {encoding.value: list(limits) for encoding, limits in LIMITS.items()},
+        "encodings": {"gsm7": Encoding.GSM7.value, "ucs2": Encoding.UCS2.value},
+        "viberMax": VIBER_TEXT_MAX,
+        "labels": {
+            "length": str(_("Characters")),
+            "parts": str(_("SMS parts")),
+            "encoding": str(_("Encoding")),
+            "remaining": str(_("Left in this part")),
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A valid message from the form, as :func:`~django_smsfly.services.send_message`
+    takes it."""
+
+    recipient: str
+    channels: tuple[Channel, ...]
+    sms: SmsContent | None
+    viber: ViberContent | None
+    background: bool
+
+
+@dataclass(frozen=True)
+class EstimateRow:
+    """One channel's line of a cost estimate."""
+
+    label: str
+    #: ``None`` when the price list has no price for the recipient's network.
+    cost: Decimal | None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A cost estimate as the compose page shows it."""
+
+    rows: tuple[EstimateRow, ...] = ()
+    #: The cost when the first channel delivers (the usual case).
+    first: Decimal | None = None
+    #: The cost if every channel is paid for.
+    most: Decimal | None = None
+    #: The SMS text's parts and encoding, when an SMS is part of the message.
+    segments: Segments | None = None
+    #: Set instead of the figures when the price list could not be had.
+    error: str = ""
+
+
+class ComposeForm(forms.Form):
+    """A message to send from the admin."""
+
+    recipient = forms.CharField(
+        label=_("Recipient"),
+        max_length=40,
+        help_text=_(
+            "A mobile number written any usual way: 050 123 4567, +380 50 123 4567 "
+            "or 380501234567."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
+    )
+    channels = forms.ChoiceField(
+        label=_("Channels"),
+        choices=CHANNEL_CHOICES,
+        initial="sms",
+        widget=forms.RadioSelect,
+    )
+    sms_source = forms.ChoiceField(label=_("SMS sender"), required=False)
+    sms_text = forms.CharField(
+        label=_("SMS text"),
+        required=False,
+        strip=False,
+        widget=CountedTextarea("sms"),
+        help_text=_(
+            "160 characters make one SMS (70 when the text has characters outside the "
+            "GSM alphabet, such as Cyrillic); longer texts are sent and billed in parts."
+        ),
+    )
+    viber_source = forms.ChoiceField(label=_("Viber sender"), required=False)
+    viber_text = forms.CharField(
+        label=_("Viber text"),
+        required=False,
+        strip=False,
+        max_length=VIBER_TEXT_MAX,
+        widget=CountedTextarea("viber"),
+    )
+    viber_image = forms.URLField(
+        label=_("Image URL"),
+        required=False,
+        assume_scheme="https",
+        help_text=_(
+            "An https:// address of the picture. SMS-fly fetches it; this site never does."
+        ),
+    )
+    viber_button_caption = forms.CharField(
+        label=_("Button caption"), required=False, max_length=BUTTON_CAPTION_MAX
+    )
+    viber_button_url = forms.URLField(label=_("Button URL"), required=False, assume_scheme="https")
+    send_mode = forms.ChoiceField(
+        label=_("When"),
+        choices=SEND_MODE_CHOICES,
+        initial=SEND_NOW,
+        widget=forms.RadioSelect,
+    )
+
+    #: The admin's fieldsets for this form (rendered with the admin's own templates).
+    fieldsets = (
+        (None, {"fields": ("recipient", "channels")}),
+        (_("SMS"), {"fields": ("sms_source", "sms_text"), "classes": ("smsfly-channel-sms",)}),
+        (
+            _("Viber"),
+            {
+                "fields": (
+                    "viber_source",
+                    "viber_text",
+                    "viber_image",
+                    ("viber_button_caption", "viber_button_url"),
+                ),
+                "classes": ("smsfly-channel-viber",),
+                "description": _(
+                    "Allowed: a text; an image; a text with a button; a text with a button "
+                    "and an image."
+                ),
+            },
+        ),
+        (_("Sending"), {"fields": ("send_mode",)}),
+    )
+
+    class Media:
+        js = ("django_smsfly/compose.js",)
+
+    def __init__(self, *args: Any, sender_names: SenderNames, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sender_names = sender_names
+        self.composed: Composed | None = None
+        defaults = {
+            Channel.SMS: smsfly_settings.SMS_SOURCE,
+            Channel.VIBER: smsfly_settings.VIBER_SOURCE,
+        }
+        if not taskcompat.AVAILABLE:
+            # No task framework installed: there is no background to send in.
+            self.fields["send_mode"] = forms.ChoiceField(
+                label=self.fields["send_mode"].label,
+                choices=SEND_MODE_CHOICES[:1],
+                initial=SEND_NOW,
+                widget=forms.RadioSelect,
+            )
+        for channel in (Channel.SMS, Channel.VIBER):
+            name = f"{channel.value}_source"
+            label = self.fields[name].label
+            names = sender_names.for_channel(channel)
+            if names:
+                self.fields[name] = forms.ChoiceField(
+                    label=label, required=False, choices=[(n, n) for n in names]
+                )
+                default = defaults[channel]
+                self.fields[name].initial = default if default in names else names[0]
+            else:
+                # No names known at all: let the operator type the one to use.
+                self.fields[name] = forms.CharField(label=label, required=False, max_length=64)
+
+    def clean_recipient(self) -> str:
+        """The number as international digits (``380501234567``)."""
+        value: str = self.cleaned_data["recipient"]
+        try:
+            return normalize_recipient(value, smsfly_settings.DEFAULT_REGION)
+        except SmsFlyValidationError:
+            raise ValidationError(
+                _(
+                    "“%(value)s” is not a mobile number. Write it as 050 123 4567, "
+                    "+380 50 123 4567 or 380501234567."
+                ),
+                code="invalid_recipient",
+                params={"value": value},
+            ) from None
+
+    def clean_sms_text(self) -> str:
+        """The SMS text with browser line breaks (CR LF) as the one character they are."""
+        return _one_line_break(self.cleaned_data["sms_text"])
+
+    def clean_viber_text(self) -> str:
+        """The Viber text, line breaks as for the SMS text."""
+        return _one_line_break(self.cleaned_data["viber_text"])
+
+    def clean(self) -> dict[str, Any]:
+        """Check the whole message with the app's validation rules.
+
+        Each chosen channel's content is checked on its own first, so that a bad number
+        and a bad Viber combination are both reported at once; then the whole message,
+        exactly as it would be sent.
+        """
+        super().clean()
+        data = self.cleaned_data
+        if "channels" not in data:
+            return data
+        channels = tuple(Channel(name) for name in data["channels"].split(","))
+        client = services.get_client()
+        sms = viber = None
+        if Channel.SMS in channels and not self._has_errors(*_SMS_FIELDS):
+            sms = SmsContent(text=data["sms_text"], source=data["sms_source"] or None)
+            self._check(lambda: sms_block(sms, client.sms_source))
+        if Channel.VIBER in channels and not self._has_errors(*_VIBER_FIELDS):
+            viber = ViberContent(
+                text=data["viber_text"] or None,
+                image=data["viber_image"] or None,
+                button_caption=data["viber_button_caption"] or None,
+                button_url=data["viber_button_url"] or None,
+                source=data["viber_source"] or None,
+            )
+            self._check(lambda: viber_block(viber, client.viber_source))
+        if self.errors:
+            return data
+        prepared = self._check(
+            lambda: client.prepare(data["recipient"], channels=channels, sms=sms, viber=viber)
+        )
+        if prepared is not None:
+            self.composed = Composed(
+                recipient=prepared.recipient,
+                channels=prepared.channels,
+                sms=sms,
+                viber=viber,
+                background=data["send_mode"] == SEND_IN_BACKGROUND,
+            )
+        return data
+
+    def _has_errors(self, *names: str) -> bool:
+        return any(name in self.errors for name in names)
+
+    def _check(self, rule: Callable[[], _T]) -> _T | None:
+        """Run a rule of :mod:`~django_smsfly.validation`; its error goes to its field."""
+        try:
+            return rule()
+        except SmsFlyValidationError as exc:
+            self.add_error(ERROR_FIELDS.get(exc.field or ""), exc.reason)
+            return None
+
+    def _valid(self) -> Composed:
+        if not self.is_valid() or self.composed is None:
+            raise ValueError("the form is not valid")
+        return self.composed
+
+    def estimate(self) -> Estimate:
+        """What the message will cost, from SMS-fly's price list (cached for an hour)."""
+        composed = self._valid()
+        try:
+            estimate = services.estimate_cost(
+                composed.recipient,
+                channels=composed.channels,
+                sms=composed.sms,
+                viber=composed.viber,
+            )
+        except SmsFlyError:
+            return Estimate(
+                error=str(
+                    _(
+                        "SMS-fly's price list could not be fetched just now, so there is no "
+                        "estimate."
+                    )
+                )
+            )
+        return Estimate(
+            rows=tuple(
+                EstimateRow(label=str(ChannelChoices(channel.value).label), cost=cost)
+                for channel, cost in estimate.channels.items()
+            ),
+            first=estimate.first,
+            most=estimate.most,
+            segments=estimate.segments,
+        )
+
+    def send(self, *, created_by: Any) -> Message:
+        """Send the message (or queue it for the background) and return its record."""
+        composed = self._valid()
+        return services.send_message(
+            composed.recipient,
+            channels=composed.channels,
+            sms=composed.sms,
+            viber=composed.viber,
+            created_by=created_by,
+            defer=composed.background,
+        )
