@@ -94,7 +94,9 @@ class BalancePanel:
 def balance_panel() -> BalancePanel:
     """The SMS and Viber balances (cached for a minute), each flagged when low."""
     threshold: Decimal | None = smsfly_settings.BALANCE_WARNING
-    amounts = _cached(BALANCE_CACHE_KEY, services.get_balances, BALANCE_CACHE_SECONDS)
+    amounts = _cached(
+        BALANCE_CACHE_KEY, lambda: services.get_balances(quick=True), BALANCE_CACHE_SECONDS
+    )
     balances = tuple(
         Balance(
             channel=channel,
@@ -125,7 +127,7 @@ class SenderNames:
 
 
 def _fetch_sources() -> Sources:
-    return services.get_client().get_sources()
+    return services.get_lookup_client().get_sources()
 
 
 def sender_names() -> SenderNames:

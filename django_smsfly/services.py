@@ -58,16 +58,22 @@ from django_smsfly.validation import SmsContent, ViberContent, sms_fallback
 
 logger = logging.getLogger("django_smsfly")
 
-#: The key the sandbox accepts when no API_KEY is set: it never leaves the process.
-SANDBOX_KEY = "sandbox"
+#: The key the sandbox accepts when no API_KEY is set: it never leaves the process. It is
+#: scrubbed from error texts like a real key, so it must not be a word they contain.
+SANDBOX_KEY = "sandbox-key-not-secret"
 
 _client_lock = threading.Lock()
 _client: SmsFlyClient | None = None
 
 
 @sensitive_variables("api_key")
-def build_client() -> SmsFlyClient:
-    """A new client configured from ``settings.SMSFLY`` (see :func:`get_client`)."""
+def build_client(
+    *, timeout: tuple[float, float] | None = None, max_retries: int | None = None
+) -> SmsFlyClient:
+    """A new client configured from ``settings.SMSFLY`` (see :func:`get_client`).
+
+    ``timeout`` and ``max_retries`` override the settings (see :func:`get_lookup_client`).
+    """
     conf = smsfly_settings
     try:
         backend_cls = import_string(conf.BACKEND)
@@ -91,9 +97,9 @@ def build_client() -> SmsFlyClient:
     try:
         backend = backend_cls(
             api_url=conf.API_URL,
-            timeout=conf.TIMEOUT,
+            timeout=conf.TIMEOUT if timeout is None else timeout,
             user_agent=APP_VERSION,
-            max_retries=conf.MAX_RETRIES,
+            max_retries=conf.MAX_RETRIES if max_retries is None else max_retries,
             retry_backoff=conf.RETRY_BACKOFF,
             max_retry_wait=conf.MAX_RETRY_WAIT,
             **options,
@@ -123,13 +129,37 @@ def get_client() -> SmsFlyClient:
         return _client
 
 
-def reset_client() -> None:
-    """Close and forget the shared client; the next :func:`get_client` builds a new one."""
-    global _client  # noqa: PLW0603
+#: The most a lookup made while a page renders may wait: (connect, read) seconds.
+LOOKUP_TIMEOUT = (2.0, 5.0)
+_lookup_client: SmsFlyClient | None = None
+
+
+def get_lookup_client() -> SmsFlyClient:
+    """A client for lookups a page waits on (balances, sender names in the admin).
+
+    Same settings as :func:`get_client`, but it gives up quickly and never retries: a
+    page should say "SMS-fly could not be reached" in seconds, not hang while SMS-fly
+    does. Only read-only actions belong here.
+    """
+    global _lookup_client  # noqa: PLW0603
     with _client_lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+        if _lookup_client is None:
+            connect, read = smsfly_settings.TIMEOUT
+            _lookup_client = build_client(
+                timeout=(min(connect, LOOKUP_TIMEOUT[0]), min(read, LOOKUP_TIMEOUT[1])),
+                max_retries=0,
+            )
+        return _lookup_client
+
+
+def reset_client() -> None:
+    """Close and forget the shared clients; the next use builds new ones."""
+    global _client, _lookup_client  # noqa: PLW0603
+    with _client_lock:
+        for shared in (_client, _lookup_client):
+            if shared is not None:
+                shared.close()
+        _client = _lookup_client = None
 
 
 @receiver(setting_changed)
@@ -143,9 +173,13 @@ def get_balance() -> Decimal:
     return get_client().get_balance()
 
 
-def get_balances() -> dict[str, Decimal]:
-    """The SMS and Viber balances: ``{"sms": Decimal(...), "viber": Decimal(...)}``."""
-    return get_client().get_balance_ext().as_dict()
+def get_balances(*, quick: bool = False) -> dict[str, Decimal]:
+    """The SMS and Viber balances: ``{"sms": Decimal(...), "viber": Decimal(...)}``.
+
+    ``quick=True`` asks through :func:`get_lookup_client` (short timeout, no retry).
+    """
+    client = get_lookup_client() if quick else get_client()
+    return client.get_balance_ext().as_dict()
 
 
 # -- sending ---------------------------------------------------------------------------
@@ -1257,7 +1291,10 @@ def recover_stale_sends(*, now: dt.datetime | None = None) -> RecoveryReport:
             pk=pk, state=Message.State.SENDING, claim_token=token, lease_until__lt=now
         )
         if started is None:
-            if claimed.update(
+            # The mark is checked again in the UPDATE itself: the worker may have marked
+            # its request since the list was read, and with its clock behind this one's
+            # by more than the lease, its renewed lease would not protect it.
+            if claimed.filter(request_started_at__isnull=True).update(
                 state=Message.State.QUEUED,
                 claim_token="",
                 lease_until=None,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 import django_smsfly
-from django_smsfly import get_balance, get_balances, get_client
+from django_smsfly import get_balance, get_balances, get_client, services
 from django_smsfly.backends.http import HTTPBackend
 from django_smsfly.backends.sandbox import SandboxBackend, get_simulator
 from django_smsfly.client import APP_VERSION
@@ -103,3 +104,20 @@ def test_sandbox_options_do_not_outlive_the_settings() -> None:
         assert get_balance() == Decimal("7.000")
     get_simulator().reset()
     assert get_balance() == Decimal("1000.000")
+
+
+def test_the_lookup_client_gives_up_quickly_and_never_retries(settings: Any) -> None:
+    settings.SMSFLY = {
+        **settings.SMSFLY,
+        "BACKEND": "django_smsfly.backends.http.HTTPBackend",
+        "API_KEY": "k" * 36,
+        "TIMEOUT": (5, 30),
+        "MAX_RETRIES": 3,
+    }
+    lookup = services.get_lookup_client()
+    assert lookup.backend.timeout == services.LOOKUP_TIMEOUT
+    assert lookup.backend.max_retries == 0
+    assert services.get_client().backend.max_retries == 3
+    assert services.get_lookup_client() is lookup
+    settings.SMSFLY = {**settings.SMSFLY, "TIMEOUT": 1}
+    assert services.get_lookup_client().backend.timeout == (1.0, 1.0)  # never longer
