@@ -5,6 +5,10 @@
 #   make test       run the whole test suite: Django 6.1 on Python 3.12 and Django 5.2 on
 #                   Python 3.10, on SQLite, and on PostgreSQL too when DATABASE_URL is set;
 #                   the browser tests (headless Chromium) on Django 6.1 + SQLite only
+#                   and, with SMSFLY_ENGINE_TESTS=1, the real task engines (db_worker on
+#                   PostgreSQL, RQ on Redis, Celery on RabbitMQ) once
+#   make matrix     the compatibility matrix with nox (Python 3.10-3.13 x Django 5.2-6.1)
+#   make release-check  build, twine check, run the example site off the wheel
 #   make lint       ruff check + ruff format --check
 #   make typecheck  mypy --strict with django-stubs
 #   make docs       build the Sphinx docs with warnings as errors
@@ -23,11 +27,11 @@ PYTEST_ARGS ?=
 # The browser tests (headless Chromium) are slow: they run on one leg only, Django 6.1 on
 # SQLite. BROWSER_TESTS=0 leaves them out there too.
 BROWSER_TESTS ?= 1
-NO_BROWSER := -m "not browser"
-NEW_SQLITE_ARGS := $(if $(filter 1,$(BROWSER_TESTS)),,$(NO_BROWSER))
+NO_BROWSER := -m "not browser and not engines"
+NEW_SQLITE_ARGS := $(if $(filter 1,$(BROWSER_TESTS)),-m "not engines",$(NO_BROWSER))
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: help demo test test-new test-old lint typecheck docs clean
+.PHONY: help demo test test-new test-old test-engines matrix release-check lint typecheck docs clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -63,7 +67,24 @@ define run_suite
 	fi
 endef
 
-test: test-new test-old
+test: test-new test-old test-engines
+
+# Real engines with worker processes: opt in with SMSFLY_ENGINE_TESTS=1 (CI does).
+test-engines: $(VENV)/.installed
+	@if [ "$$SMSFLY_ENGINE_TESTS" = 1 ]; then \
+		echo "== real task engines"; \
+		$(VENV)/bin/python -m pytest tests/test_engines.py -m engines -s $(PYTEST_ARGS); \
+	else \
+		echo "== real task engines: skipped (set SMSFLY_ENGINE_TESTS=1)"; \
+	fi
+
+# Every cell of the matrix (slow); NOX_SESSIONS picks some, e.g. "tests(3.13-6.0)".
+NOX_SESSIONS ?= tests
+matrix: $(VENV)/.installed
+	$(VENV)/bin/nox -s $(NOX_SESSIONS)
+
+release-check: $(VENV)/.installed
+	bash scripts/release-check
 
 test-new: $(VENV)/.installed
 	$(call run_suite,$(VENV),Django 6.1 / Python 3.12,$(NEW_SQLITE_ARGS))
@@ -91,3 +112,10 @@ bench: $(VENV)/.installed
 
 bench-quick: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run --quick
+
+.PHONY: bench-peer bench-bulk
+bench-peer: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.peer
+
+bench-bulk: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.bulk

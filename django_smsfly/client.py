@@ -45,6 +45,7 @@ from django_smsfly.exceptions import (
     SmsFlyRateLimited,
     SmsFlyServerError,
     SmsFlyValidationError,
+    _,
 )
 from django_smsfly.results import (
     Balances,
@@ -182,13 +183,17 @@ class SmsFlyClient:
             data = body.get("data")
             if not isinstance(data, Mapping):
                 raise SmsFlyBadReply(
-                    f"{action}: the reply has no data object", http_status=status, action=action
+                    _("%(action)s: the reply has no data object") % {"action": action},
+                    http_status=status,
+                    action=action,
                 )
             return dict(data)
         if success in (0, "0", False) or status >= 400:
             raise self._api_error(action, raw, body)
         raise SmsFlyBadReply(
-            f"{action}: the reply has no 'success' flag", http_status=status, action=action
+            _("%(action)s: the reply has no 'success' flag") % {"action": action},
+            http_status=status,
+            action=action,
         )
 
     def _error_without_body(self, action: str, raw: RawReply) -> SmsFlyError:
@@ -199,25 +204,30 @@ class SmsFlyClient:
             "action": action,
             "description": text[:200],
         }
+        values = {"action": action, "status": status}
         if status == 429:
             return SmsFlyRateLimited(
-                f"{action}: rate limited by SMS-fly (HTTP 429)",
+                _("%(action)s: rate limited by SMS-fly (HTTP 429)") % values,
                 retry_after=_retry_after(raw),
                 **kwargs,
             )
         if status == 403:
-            return SmsFlyAuthError(f"{action}: access denied (HTTP 403)", **kwargs)
+            return SmsFlyAuthError(_("%(action)s: access denied (HTTP 403)") % values, **kwargs)
         if status >= 500:
-            return SmsFlyServerError(f"{action}: SMS-fly server error (HTTP {status})", **kwargs)
+            return SmsFlyServerError(
+                _("%(action)s: SMS-fly server error (HTTP %(status)s)") % values, **kwargs
+            )
         if status >= 400:
-            return SmsFlyInvalidRequest(f"{action}: request refused (HTTP {status})", **kwargs)
+            return SmsFlyInvalidRequest(
+                _("%(action)s: request refused (HTTP %(status)s)") % values, **kwargs
+            )
         if raw.body is not None:
-            what = "a JSON reply that is not an object"  # [], "ok", 5...
+            text_of_error = _("%(action)s: a JSON reply that is not an object (HTTP %(status)s)")
+        elif not text:
+            text_of_error = _("%(action)s: an empty reply (HTTP %(status)s)")
         else:
-            what = "an empty reply" if not text else "a reply that is not JSON"
-        return SmsFlyBadReply(
-            f"{action}: {what} (HTTP {status})", http_status=status, action=action, body=text
-        )
+            text_of_error = _("%(action)s: a reply that is not JSON (HTTP %(status)s)")
+        return SmsFlyBadReply(text_of_error % values, http_status=status, action=action, body=text)
 
     def _api_error(self, action: str, raw: RawReply, body: Mapping[str, Any]) -> SmsFlyAPIError:
         error = body.get("error")
@@ -383,7 +393,7 @@ class SmsFlyClient:
     def get_message_status(self, message_id: str) -> StatusResult:
         """The current per-channel status of one message (GETMESSAGESTATUS)."""
         if not isinstance(message_id, str) or not message_id.strip():
-            raise SmsFlyValidationError("a message id is required", field="message_id")
+            raise SmsFlyValidationError(_("a message id is required"), field="message_id")
         data, date = self._exchange("GETMESSAGESTATUS", {"messageID": message_id.strip()})
         return self._parse("GETMESSAGESTATUS", lambda: StatusResult.from_data(data, date))
 
@@ -399,7 +409,9 @@ def _wire(channels: Iterable[Channel | str]) -> list[str]:
 def _code(value: str | int, field: str) -> str:
     text = str(value).strip()
     if not text.isdigit() or len(text) > 3:
-        raise SmsFlyValidationError(f"must be 1 to 3 digits, not {value!r}", field=field)
+        raise SmsFlyValidationError(
+            _("must be 1 to 3 digits, not %(value)r") % {"value": value}, field=field
+        )
     return text
 
 

@@ -230,5 +230,6 @@ class StatusChange(models.Model):
         indexes = [models.Index(fields=["message", "created_at"], name="smsfly_history_msg")]
 
     def __str__(self) -> str:
-        where = self.channel or "message"
-        return f"{where}: {self.old_status} → {self.new_status}"
+        where = self.channel or str(_("message"))
+        # The statuses' labels, so the history reads in the operator's language.
+        return f"{where}: {self.get_old_status_display()} → {self.get_new_status_display()}"

@@ -356,13 +356,14 @@ def _write_message(
             or len(idempotency_key) > 255
         ):
             raise SmsFlyValidationError(
-                "must be a non-empty string of at most 255 characters", field="idempotency_key"
+                _("must be a non-empty string of at most 255 characters"),
+                field="idempotency_key",
             )
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing, False
     if metadata is not None and not isinstance(metadata, Mapping):
-        raise SmsFlyValidationError("must be a dict", field="metadata")
+        raise SmsFlyValidationError(_("must be a dict"), field="metadata")
     now = timezone.now()
     message = Message(
         recipient=prepared.recipient,
@@ -1051,10 +1052,10 @@ def _maybe_time_out(message: Message, now: dt.datetime, report: SyncReport) -> N
     if now >= deadline:
         message.next_check_at = None
         message.error_code = "STATUS_TIMEOUT"
-        message.error_text = (
-            f"No final status {POLL_GRACE} after the message's lifetime ({ttl}) ended; "
+        message.error_text = _(
+            "No final status %(grace)s after the message's lifetime (%(ttl)s) ended; "
             "polling stopped."
-        )
+        ) % {"grace": POLL_GRACE, "ttl": ttl}
         report.timed_out += 1
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from django_smsfly import services, signals, taskcompat, tasks
 from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
+from django_smsfly.conf import smsfly_settings
 from django_smsfly.models import Message
 from django_smsfly.ratelimit import reset_rate_limiters
 
@@ -475,3 +476,35 @@ def test_smsfly_sync_enqueue_hands_the_due_work_to_workers(sandbox: Simulator, d
     assert [r.task.name for r in dummy.results] == ["sync_claimed", "sync_claimed"]
     assert len(_sends(sandbox)) == 3
     assert not [r for r in sandbox.requests if r.action == "GETMESSAGESTATUS"]
+
+
+def test_recovery_never_requeues_a_message_marked_after_it_was_listed(dummy: Any) -> None:
+    """The worker marks its request between the recovery's SELECT and its UPDATE, and
+    its clock is behind by more than the lease: the message must not be queued again
+    (its request may be on its way)."""
+    from django.db import connection
+
+    message = services.queue_message("380501234567", channels="sms", sms={"text": "Hi"})
+    recoverer_now = timezone.now()
+    lease = dt.timedelta(seconds=smsfly_settings.SEND_LEASE)
+    worker_now = recoverer_now - lease - dt.timedelta(seconds=10)
+    Message.objects.filter(pk=message.pk).update(
+        state=Message.State.SENDING, attempts=1, claim_token="w", lease_until=worker_now
+    )
+    marked: list[bool] = []
+
+    def mark_after_listing(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        result = execute(sql, params, many, context)
+        if not marked and sql.lstrip().upper().startswith("SELECT") and "lease_until" in sql:
+            marked.append(True)
+            Message.objects.filter(pk=message.pk, claim_token="w").update(
+                request_started_at=worker_now, lease_until=worker_now + lease
+            )
+        return result
+
+    with connection.execute_wrapper(mark_after_listing):
+        services.recover_stale_sends(now=recoverer_now)
+    message.refresh_from_db()
+    assert marked
+    assert message.request_started_at is not None
+    assert message.state != Message.State.QUEUED

@@ -224,6 +224,10 @@ class Command(SmsFlyCommand):
             self.say("  " + _("SMS-fly message id: %(id)s") % {"id": message.message_id})
             self.say("  " + _("Status: %(status)s") % {"status": message.get_status_display()})
             self.say("  " + _("Cost: %(cost)s") % {"cost": money(message.cost)})
+        elif state == Message.State.QUEUED and not message.error_code and not message.retry_at:
+            self.say(
+                _("Message %(pk)d is queued: a task worker will send it (--defer).") % details
+            )
         elif state == Message.State.QUEUED:
             when = timezone.localtime(message.retry_at) if message.retry_at else None
             self.say(
