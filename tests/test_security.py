@@ -147,3 +147,79 @@ def test_the_debug_page_lists_the_settings_without_the_key(settings: Any) -> Non
     safe = SafeExceptionReporterFilter().get_safe_settings()
     assert API_KEY not in str(safe["SMSFLY"])
     assert safe["SMSFLY"]["API_KEY"] == SafeExceptionReporterFilter.cleansed_substitute
+
+
+# -- the admin's pages, against the sandbox served over HTTP with a real key ----------------
+
+
+@pytest.fixture
+def admin_over_http(settings: Any) -> Iterator[tuple[Any, Any]]:
+    """The admin of a site configured like production: HTTP backend, a key, a server."""
+    from django.core.cache import cache
+    from django.test import Client
+
+    from django_smsfly.backends.sandbox import Simulator
+    from django_smsfly.backends.sandbox_server import SandboxServer
+
+    simulator = Simulator(api_key=API_KEY)
+    with SandboxServer(simulator) as server:
+        settings.SMSFLY = {
+            **settings.SMSFLY,
+            "BACKEND": "django_smsfly.backends.http.HTTPBackend",
+            "API_URL": server.url,
+            "API_KEY": API_KEY,
+            "TIMEOUT": (2.0, 2.0),
+        }
+        services.reset_client()
+        cache.clear()
+        from django.contrib.auth.models import User
+
+        user = User.objects.create_superuser("boss", "boss@example.com", "pw")
+        web = Client()
+        web.force_login(user)
+        yield web, simulator
+        services.reset_client()
+        cache.clear()
+
+
+@pytest.mark.django_db
+def test_no_admin_page_shows_the_key(admin_over_http: tuple[Any, Any]) -> None:
+    from django.urls import reverse
+
+    from django_smsfly.backends.sandbox import Fault
+
+    web, simulator = admin_over_http
+    accepted = services.send_sms("380501234567", "Hi")
+    simulator.inject(Fault.TIMEOUT, action="SENDMESSAGE")
+    unknown = services.send_sms("380501234568", "Hi")
+    assert accepted.state == Message.State.ACCEPTED
+    assert unknown.state == Message.State.UNKNOWN
+    pages = {
+        "list": web.get(reverse("admin:django_smsfly_message_changelist")),
+        "detail": web.get(reverse("admin:django_smsfly_message_change", args=[accepted.pk])),
+        "unknown": web.get(reverse("admin:django_smsfly_message_change", args=[unknown.pk])),
+        "compose": web.get(reverse("admin:django_smsfly_message_add")),
+        "compose errors": web.post(
+            reverse("admin:django_smsfly_message_add"),
+            {"recipient": "not a number", "channels": "sms", "sms_text": "x", "_send": "1"},
+        ),
+        "estimate": web.post(
+            reverse("admin:django_smsfly_message_add"),
+            {"recipient": "380501234567", "channels": "sms", "sms_text": "x", "_estimate": "1"},
+        ),
+        "overview": web.get(reverse("admin:django_smsfly_message_overview")),
+        "resend confirm": web.get(
+            reverse("admin:django_smsfly_message_resend", args=[unknown.pk])
+        ),
+    }
+    # And the pages when SMS-fly refuses the key outright (the balance panel's error).
+    from django.core.cache import cache
+
+    cache.clear()
+    services.reset_client()
+    simulator.inject(Fault.FORBIDDEN, times=10)
+    pages["list, API refusing"] = web.get(reverse("admin:django_smsfly_message_changelist"))
+    for name, response in pages.items():
+        assert response.status_code in (200, 302), name
+        assert API_KEY not in response.content.decode(), name
+    assert "380501234567" in pages["list"].content.decode()  # the pages are real
