@@ -91,6 +91,14 @@ class CountedTextarea(forms.Textarea):
     def __init__(self, counter: str, attrs: dict[str, Any] | None = None) -> None:
         super().__init__({"rows": 4, "cols": 60, "data-smsfly-counter": counter, **(attrs or {})})
 
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        # No maxlength: a browser counts it in UTF-16 units, so it would silently cut a
+        # text with an emoji short of the limit. The counter shows the limit in
+        # characters, as the form and SMS-fly count them, and the form enforces it.
+        context["widget"]["attrs"].pop("maxlength", None)
+        return context
+
 
 def segment_rules() -> dict[str, Any]:
     """The SMS segment rules of :mod:`django_smsfly.segments`, for the page's counter.

@@ -290,6 +290,7 @@ def screenshot() -> Callable[..., Path | None]:
     def save(page: Page, name: str, *, full_page: bool = False) -> Path | None:
         if os.environ.get("SMSFLY_SCREENSHOTS") != "1":
             return None
+        page.wait_for_load_state("load")  # after a submit, not a half-drawn page
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=full_page, animations="disabled")

@@ -66,7 +66,6 @@ def test_the_list_shows_messages_sent_through_the_services(
     for line in (sms, viber):
         expect(line).to_contain_text("accepted")
         expect(line).not_to_contain_text("delivered")
-    screenshot(page, "message-list")
 
 
 def test_a_status_advances_after_a_sync(
@@ -117,7 +116,6 @@ def test_the_admin_speaks_ukrainian_to_a_ukrainian_browser(
     expect(ukrainian.locator("#result_list thead")).to_contain_text("Одержувач")
     line = ukrainian.locator("#result_list tbody tr", has_text="380501234567")
     expect(line).to_contain_text("доставлено")
-    screenshot(ukrainian, "message-list-uk")
 
     # The same admin, the same moment, for an English browser.
     english = new_page(locale="en-US")
