@@ -81,7 +81,7 @@ test-engines: $(VENV)/.installed
 # Every cell of the matrix (slow); NOX_SESSIONS picks some, e.g. "tests(3.13-6.0)".
 NOX_SESSIONS ?= tests
 matrix: $(VENV)/.installed
-	$(VENV)/bin/nox -s $(NOX_SESSIONS)
+	$(VENV)/bin/nox -s '$(NOX_SESSIONS)'
 
 release-check: $(VENV)/.installed
 	bash scripts/release-check
