@@ -51,7 +51,7 @@ def _interpreter(version: str) -> str:
 )
 def tests(session: nox.Session, django: str) -> None:
     """The suite on one Python x Django cell."""
-    session.install("-e", ".[test]", f"Django~={django}.0")
+    session.install("-e", ".[test,demo]", f"Django~={django}.0")
     session.run(
         "python", "-m", "pytest", "-m", "not browser and not engines", "-q", *session.posargs
     )
