@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import responses
@@ -33,11 +34,35 @@ def client(mocked: responses.RequestsMock) -> Iterator[SmsFlyClient]:
 
 @pytest.fixture(autouse=True)
 def _fresh_sandbox() -> Iterator[None]:
-    """Each test starts with the process-wide sandbox and shared client as new."""
+    """Each test starts with the process-wide sandbox, shared client and cache as new
+    (the admin caches balances and sender names; each test asks the sandbox afresh)."""
+    from django.core.cache import cache
+
     from django_smsfly.backends.sandbox import get_simulator
     from django_smsfly.services import reset_client
 
     get_simulator().reset()
     reset_client()
+    cache.clear()
     yield
     reset_client()
+    cache.clear()
+
+
+@pytest.fixture
+def operator_user(db: None) -> Any:
+    """A superuser who works in the admin."""
+    from django.contrib.auth.models import User
+
+    return User.objects.create_superuser("operator", "op@example.com", "pw")
+
+
+@pytest.fixture
+def operator(operator_user: Any) -> Any:
+    """Django's test client logged in as :func:`operator_user` (``client`` in this suite
+    is the SMS-fly client)."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(operator_user)
+    return browser

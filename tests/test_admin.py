@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -26,22 +24,6 @@ pytestmark = pytest.mark.django_db
 HOSTILE = '<script>alert("x")</script>'
 ESCAPED = "&lt;script&gt;"
 LIST_URL = "admin:django_smsfly_message_changelist"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    # The balance and the sender names are cached; each test asks the sandbox afresh.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def operator() -> Client:
-    # A Django test client of its own: `client` in this suite is the SMS-fly client.
-    browser = Client()
-    browser.force_login(User.objects.create_superuser("operator", "op@example.com", "pw"))
-    return browser
 
 
 def staff_with(*codenames: str) -> Client:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -22,30 +20,11 @@ LIST_URL = "admin:django_smsfly_message_changelist"
 NUMBER = "380501234567"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def sandbox() -> Simulator:
     simulator = get_simulator()
     simulator.freeze()
     return simulator
-
-
-@pytest.fixture
-def operator_user() -> User:
-    return User.objects.create_superuser("operator", "op@example.com", "pw")
-
-
-@pytest.fixture
-def operator(operator_user: User) -> Client:
-    browser = Client()
-    browser.force_login(operator_user)
-    return browser
 
 
 def staff_with(*codenames: str) -> Client:

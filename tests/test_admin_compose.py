@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import resolve, reverse
 
@@ -28,25 +27,6 @@ HOSTILE = '<script>alert("x")</script>'
 COMPOSE_JS = (
     Path(__file__).resolve().parent.parent / "django_smsfly/static/django_smsfly/compose.js"
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def operator_user() -> User:
-    return User.objects.create_superuser("operator", "op@example.com", "pw")
-
-
-@pytest.fixture
-def operator(operator_user: User) -> Client:
-    browser = Client()
-    browser.force_login(operator_user)
-    return browser
 
 
 @pytest.fixture

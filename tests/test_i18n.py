@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import responses
-from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -248,13 +247,6 @@ def ukrainian(settings: Any) -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def operator(db: None) -> Client:
-    browser = Client()
-    browser.force_login(User.objects.create_superuser("operator", "op@example.com", "pw"))
-    return browser
 
 
 def visible_text(html: bytes) -> str:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -24,13 +23,6 @@ KYIV = ZoneInfo("Europe/Kyiv")
 TODAY = dt.date(2026, 3, 15)
 SVG = "{http://www.w3.org/2000/svg}"
 OVERVIEW_URL = "admin:django_smsfly_message_overview"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def message(status: str, at: dt.datetime, text: str = "Hello") -> Message:

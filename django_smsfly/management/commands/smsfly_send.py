@@ -624,25 +624,17 @@ class _CsvRun:
         metadata: dict[str, Any] = {"csv": self.path.name, "line": line}
         if self.campaign:
             metadata["campaign"] = self.campaign
+        # --defer writes the row queued (the workers send it); otherwise it is sent now.
+        write = services.queue_message if self.defer else services.send_message
         try:
-            if self.defer:
-                message = services.queue_message(
-                    recipient,
-                    channels=self.content.channels,
-                    sms=sms,
-                    viber=viber,
-                    idempotency_key=key,
-                    metadata=metadata,
-                )
-            else:
-                message = services.send_message(
-                    recipient,
-                    channels=self.content.channels,
-                    sms=sms,
-                    viber=viber,
-                    idempotency_key=key,
-                    metadata=metadata,
-                )
+            message = write(
+                recipient,
+                channels=self.content.channels,
+                sms=sms,
+                viber=viber,
+                idempotency_key=key,
+                metadata=metadata,
+            )
         except SmsFlyValidationError as exc:
             raise _RowError(str(exc)) from exc
         if self.defer:
