@@ -18,7 +18,7 @@ import email.utils
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 #: Actions that only read: repeating one can never change anything on the server.
 READ_ONLY_ACTIONS = frozenset(
@@ -53,7 +53,15 @@ class BaseBackend(abc.ABC):
 
     Backends are thread-safe and long-lived: one instance serves every request of a
     client, so connection pools and simulated state are shared.
+
+    A backend declares what it is through class attributes, so callers ask it instead
+    of guessing from its dotted path.
     """
+
+    #: Whether requests need a real API key (the sandbox accepts any, or none).
+    requires_api_key: ClassVar[bool] = True
+    #: Whether messages sent through this backend reach real phones.
+    reaches_phones: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -1561,6 +1561,9 @@ class SandboxBackend(BaseBackend):
     arguments are simulator options (see this module's documentation) applied to it.
     """
 
+    requires_api_key = False
+    reaches_phones = False
+
     def __init__(
         self,
         *,
