@@ -394,12 +394,14 @@ def _write_message(
     return message, True
 
 
-def dispatch(message_pk: int) -> Message:
+def dispatch(message_pk: int, *, rate_limit: float | None = None) -> Message:
     """Send one queued message, if this caller is the one that claims it.
 
     Returns the message as stored afterwards. A message that is not queued (already
     sent, being sent by another worker, failed or unknown) is returned untouched, so
-    calling this twice, or from two workers at once, sends at most once.
+    calling this twice, or from two workers at once, sends at most once. The request
+    waits for a slot of the one send limiter, at ``rate_limit`` sends per second
+    (default ``SEND_RATE_LIMIT``).
     """
     now = timezone.now()
     token = uuid.uuid4().hex
@@ -415,12 +417,12 @@ def dispatch(message_pk: int) -> Message:
         )
     )
     message = Message.objects.get(pk=message_pk)
-    if claimed and _start_request(message, token):
+    if claimed and _start_request(message, token, rate_limit):
         _send(message)
     return message
 
 
-def _start_request(message: Message, token: str) -> bool:
+def _start_request(message: Message, token: str, rate_limit: float | None = None) -> bool:
     """Wait for a send slot, then mark the request as leaving; False if the claim was lost.
 
     The mark is committed before the request is made, so a worker that dies with the
@@ -429,7 +431,7 @@ def _start_request(message: Message, token: str) -> bool:
     still this worker's means a worker that stalled past its lease, whose message was
     recovered and handed to another, sends nothing.
     """
-    _send_limiter().acquire()
+    _send_limiter(rate_limit).acquire()
     now = timezone.now()
     marked = Message.objects.filter(
         pk=message.pk, state=Message.State.SENDING, claim_token=token
@@ -626,9 +628,10 @@ def _db_text(text: str, limit: int | None = None) -> str:
 RATE_LIMITED_MAX_DELAY = 300.0
 
 
-def _send_limiter() -> RateLimiter | SharedRateLimiter:
-    """The limiter every send goes through (``SEND_RATE_LIMIT``, shared when configured)."""
-    return get_rate_limiter("send", smsfly_settings.SEND_RATE_LIMIT)
+def _send_limiter(rate: float | None = None) -> RateLimiter | SharedRateLimiter:
+    """The limiter every send goes through (``SEND_RATE_LIMIT`` unless a caller gives
+    its own rate; shared through the cache when configured)."""
+    return get_rate_limiter("send", smsfly_settings.SEND_RATE_LIMIT if rate is None else rate)
 
 
 def _retry_delay(attempts: int) -> float:
@@ -1147,20 +1150,18 @@ def send_due(limit: int | None = None, *, rate_limit: float | None = None) -> in
     and messages queued for their first send more than ``QUEUED_GRACE`` ago: their
     task was lost or no worker ran it, and nothing queued may be left behind. Each goes
     through :func:`dispatch`, which claims it atomically, so this may run beside task
-    workers (or twice at once) without sending anything twice. At most ``rate_limit``
-    sends per second (default ``SYNC_RATE_LIMIT``); the outcome of each is on its row.
+    workers (or twice at once) without sending anything twice. Sends are paced by the
+    one send limiter only, at ``rate_limit`` per second (default ``SEND_RATE_LIMIT``);
+    the outcome of each is on its row.
     """
     now = timezone.now()
     due = _due_to_send(now).order_by("created_at", "pk").values_list("pk", "attempts")
     candidates = list(due if limit is None else due[:limit])
-    # Each send also waits for the shared send limiter (SEND_RATE_LIMIT) in dispatch().
-    limiter = RateLimiter(smsfly_settings.SYNC_RATE_LIMIT if rate_limit is None else rate_limit)
     attempted = 0
     for pk, attempts in candidates:
-        limiter.acquire()
         # dispatch() returns the row untouched when another worker claimed it first;
         # only a raised attempt count says this call sent it.
-        if dispatch(pk).attempts > attempts:
+        if dispatch(pk, rate_limit=rate_limit).attempts > attempts:
             attempted += 1
     return attempted
 
