@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from django_smsfly.checks import register_checks
+
 
 class SmsFlyConfig(AppConfig):
     """Registers django-smsfly with Django and its system checks."""
@@ -15,5 +17,4 @@ class SmsFlyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Importing the module registers the checks with Django's check framework.
-        from django_smsfly import checks  # noqa: F401, PLC0415
+        register_checks()

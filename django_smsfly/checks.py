@@ -1,20 +1,29 @@
 """System checks (``manage.py check``) for the ``SMSFLY`` setting.
 
+One function per concern; :class:`~django_smsfly.apps.SmsFlyConfig` registers each of
+:data:`SMSFLY_CHECKS` when the app is ready, under the tag ``django_smsfly``.
+
 =================  =========================================================
 ``smsfly.E001``    ``SMSFLY`` is malformed (not a dict, unknown key, bad value)
-``smsfly.E002``    no ``API_KEY`` while the HTTP backend is used
+``smsfly.E002``    no ``API_KEY`` while the backend needs one
 ``smsfly.E003``    ``API_URL`` is not an https URL
 ``smsfly.E004``    ``DEFAULT_REGION`` is not a region phone numbers know
 ``smsfly.E005``    ``BACKEND`` cannot be imported or is not a backend
 ``smsfly.E006``    ``RATE_LIMIT_CACHE`` names no cache in ``settings.CACHES``
 ``smsfly.E007``    ``TASK_BACKEND`` names no backend in ``settings.TASKS``
-``smsfly.W001``    the sandbox backend is used while ``DEBUG`` is off
+``smsfly.E008``    ``SEND_LEASE`` is not longer than the longest send
+``smsfly.W001``    a backend that reaches no phones is used while ``DEBUG`` is off
 ``smsfly.W002``    ``RATE_LIMIT_CACHE`` is a cache each process keeps for itself
 =================  =========================================================
+
+Only ``smsfly.E001`` is reported for a malformed setting: the other checks need valid
+values and stay silent until it is fixed.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,17 +31,45 @@ import phonenumbers
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 from django_smsfly.backends.base import BaseBackend
-from django_smsfly.conf import API_URL_PL, API_URL_UA, HTTP_BACKEND, smsfly_settings
+from django_smsfly.conf import (
+    API_URL_PL,
+    API_URL_UA,
+    HTTP_BACKEND,
+    SANDBOX_BACKEND,
+    longest_send_seconds,
+    smsfly_settings,
+)
+
+Messages = list[checks.CheckMessage]
+
+#: The tag the checks are registered under: ``manage.py check --tag django_smsfly``.
+TAG = "django_smsfly"
 
 
-@checks.register("django_smsfly")
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Check ``settings.SMSFLY``; each problem comes with a hint on how to fix it."""
+def _values() -> dict[str, Any] | None:
+    """The validated settings, or None when they are malformed (``smsfly.E001``)."""
     try:
-        conf = smsfly_settings.as_dict()
+        return smsfly_settings.as_dict()
+    except ImproperlyConfigured:
+        return None
+
+
+def _backend() -> type[BaseBackend] | None:
+    """The configured backend class, or None when there is none (``smsfly.E005``)."""
+    if _values() is None:
+        return None
+    try:
+        return smsfly_settings.backend_class
+    except ImproperlyConfigured:
+        return None
+
+
+def check_settings_are_valid(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E001``: ``SMSFLY`` is a dict of known keys with valid values."""
+    try:
+        smsfly_settings.as_dict()
     except ImproperlyConfigured as exc:
         return [
             checks.Error(
@@ -41,63 +78,90 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="smsfly.E001",
             )
         ]
-    errors: list[checks.CheckMessage] = []
-    backend_path: str = conf["BACKEND"]
+    return []
+
+
+def check_backend(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E005``: ``BACKEND`` names a backend class."""
+    if _values() is None:
+        return []
     try:
-        backend = import_string(backend_path)
-    except ImportError:
-        backend = None
-    if not (isinstance(backend, type) and issubclass(backend, BaseBackend)):
-        errors.append(
+        _ = smsfly_settings.backend_class
+    except ImproperlyConfigured as exc:
+        return [
             checks.Error(
-                f"SMSFLY['BACKEND'] = {backend_path!r} is not a django_smsfly backend.",
-                hint=f"Use {HTTP_BACKEND!r} or 'django_smsfly.backends.sandbox.SandboxBackend'.",
+                str(exc),
+                hint=f"Use {HTTP_BACKEND!r} or {SANDBOX_BACKEND!r}, or a subclass of "
+                "django_smsfly.backends.base.BaseBackend.",
                 id="smsfly.E005",
             )
+        ]
+    return []
+
+
+def check_api_key(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E002``: an ``API_KEY`` is set when the backend requires one."""
+    backend = _backend()
+    if backend is None or not backend.requires_api_key or smsfly_settings.API_KEY:
+        return []
+    return [
+        checks.Error(
+            "SMSFLY['API_KEY'] is not set, so no message can be sent.",
+            hint="Copy the key from the 'API settings' page of your SMS-fly account, or "
+            f"set SMSFLY['BACKEND'] to {SANDBOX_BACKEND!r} for development.",
+            id="smsfly.E002",
         )
-    if not conf["API_KEY"] and not smsfly_settings.uses_sandbox:
-        errors.append(
-            checks.Error(
-                "SMSFLY['API_KEY'] is not set, so no message can be sent.",
-                hint="Copy the key from the 'API settings' page of your SMS-fly account, or "
-                "set SMSFLY['BACKEND'] to 'django_smsfly.backends.sandbox.SandboxBackend' "
-                "for development.",
-                id="smsfly.E002",
-            )
+    ]
+
+
+def check_api_url(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E003``: ``API_URL`` is an https URL (or plain http to this machine)."""
+    conf = _values()
+    if conf is None:
+        return []
+    api_url: str = conf["API_URL"]
+    url = urlsplit(api_url)
+    if url.scheme == "https" and url.hostname and " " not in api_url:
+        return []
+    if url.scheme == "http" and url.hostname in {"127.0.0.1", "localhost", "::1"}:
+        return []  # a local sandbox server over plain HTTP is fine
+    return [
+        checks.Error(
+            f"SMSFLY['API_URL'] = {api_url!r} is not an https:// URL.",
+            hint=f"Use {API_URL_UA!r} (Ukraine) or {API_URL_PL!r} (Poland).",
+            id="smsfly.E003",
         )
-    url = urlsplit(conf["API_URL"] or "")
-    if url.scheme != "https" or not url.hostname or " " in (conf["API_URL"] or ""):
-        local = url.scheme == "http" and url.hostname in {"127.0.0.1", "localhost", "::1"}
-        if not local:  # a local sandbox server over plain HTTP is fine
-            errors.append(
-                checks.Error(
-                    f"SMSFLY['API_URL'] = {conf['API_URL']!r} is not an https:// URL.",
-                    hint=f"Use {API_URL_UA!r} (Ukraine) or {API_URL_PL!r} (Poland).",
-                    id="smsfly.E003",
-                )
-            )
-    region = conf["DEFAULT_REGION"]
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        errors.append(
-            checks.Error(
-                f"SMSFLY['DEFAULT_REGION'] = {region!r} is not a known region.",
-                hint="Use a two-letter ISO 3166 country code such as 'UA' or 'PL'.",
-                id="smsfly.E004",
-            )
+    ]
+
+
+def check_region(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E004``: ``DEFAULT_REGION`` is a region phone numbers are known for."""
+    conf = _values()
+    if conf is None or conf["DEFAULT_REGION"] in phonenumbers.SUPPORTED_REGIONS:
+        return []
+    return [
+        checks.Error(
+            f"SMSFLY['DEFAULT_REGION'] = {conf['DEFAULT_REGION']!r} is not a known region.",
+            hint="Use a two-letter ISO 3166 country code such as 'UA' or 'PL'.",
+            id="smsfly.E004",
         )
-    if smsfly_settings.uses_sandbox and not settings.DEBUG:
-        errors.append(
-            checks.Warning(
-                "The SMS-fly sandbox backend is in use while DEBUG is off: "
-                "no message will reach a phone.",
-                hint="Set SMSFLY['BACKEND'] to 'django_smsfly.backends.http.HTTPBackend' "
-                "(the default) and SMSFLY['API_KEY'] in production.",
-                id="smsfly.W001",
-            )
+    ]
+
+
+def check_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.W001``: with ``DEBUG`` off, the backend reaches phones."""
+    backend = _backend()
+    if backend is None or backend.reaches_phones or settings.DEBUG:
+        return []
+    return [
+        checks.Warning(
+            f"The backend {smsfly_settings.BACKEND!r} reaches no phones (like the SMS-fly "
+            "sandbox) while DEBUG is off: no message will reach a phone.",
+            hint=f"Set SMSFLY['BACKEND'] to {HTTP_BACKEND!r} (the default) and "
+            "SMSFLY['API_KEY'] in production.",
+            id="smsfly.W001",
         )
-    errors.extend(_check_shared_rate_limit(conf))
-    errors.extend(_check_task_backend(conf))
-    return errors
+    ]
 
 
 #: Caches that live in one process: a rate limit kept in them is not shared.
@@ -107,8 +171,10 @@ _PROCESS_LOCAL_CACHES = {
 }
 
 
-def _check_shared_rate_limit(conf: dict[str, Any]) -> list[checks.CheckMessage]:
-    alias = conf["RATE_LIMIT_CACHE"]
+def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E006`` / ``smsfly.W002``: ``RATE_LIMIT_CACHE`` is a cache all workers share."""
+    conf = _values()
+    alias = conf["RATE_LIMIT_CACHE"] if conf else None
     if not alias:
         return []
     configured = getattr(settings, "CACHES", {})
@@ -132,18 +198,63 @@ def _check_shared_rate_limit(conf: dict[str, Any]) -> list[checks.CheckMessage]:
     return []
 
 
-def _check_task_backend(conf: dict[str, Any]) -> list[checks.CheckMessage]:
+def check_task_backend(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E007``: ``TASK_BACKEND`` is an alias in ``settings.TASKS``."""
+    conf = _values()
+    if conf is None:
+        return []
     # Without settings.TASKS the frameworks provide an immediate "default" backend.
     tasks = getattr(settings, "TASKS", None)
     alias = conf["TASK_BACKEND"]
-    if tasks is None and alias == "default":
+    if (tasks is None and alias == "default") or (tasks is not None and alias in tasks):
         return []
-    if tasks is None or alias not in tasks:
-        return [
-            checks.Error(
-                f"SMSFLY['TASK_BACKEND'] = {alias!r} is not in settings.TASKS.",
-                hint="Add it to settings.TASKS or set TASK_BACKEND to a configured alias.",
-                id="smsfly.E007",
-            )
-        ]
-    return []
+    return [
+        checks.Error(
+            f"SMSFLY['TASK_BACKEND'] = {alias!r} is not in settings.TASKS.",
+            hint="Add it to settings.TASKS or set TASK_BACKEND to a configured alias.",
+            id="smsfly.E007",
+        )
+    ]
+
+
+def check_send_lease(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E008``: ``SEND_LEASE`` is longer than the longest send can take."""
+    conf = _values()
+    if conf is None:
+        return []
+    lease: float = conf["SEND_LEASE"]
+    longest = longest_send_seconds(conf)
+    if lease > longest:
+        return []
+    minimum = math.floor(longest) + 1  # the first whole second beyond it
+    return [
+        checks.Error(
+            f"SMSFLY['SEND_LEASE'] = {lease:g} s is not longer than the longest a send can "
+            f"take with these settings ({longest:g} s): a lease could run out under a "
+            "worker that is only slow, and its message would be marked unknown although "
+            "SMS-fly accepts it.",
+            hint=f"Set SMSFLY['SEND_LEASE'] to at least {minimum} seconds, or shorten "
+            "TIMEOUT, MAX_RETRIES or MAX_RETRY_WAIT.",
+            id="smsfly.E008",
+        )
+    ]
+
+
+#: Every check of the app, each registered once by the app's ``ready()``.
+SMSFLY_CHECKS: tuple[Callable[..., Messages], ...] = (
+    check_settings_are_valid,
+    check_backend,
+    check_api_key,
+    check_api_url,
+    check_region,
+    check_sandbox_in_production,
+    check_rate_limit_cache,
+    check_task_backend,
+    check_send_lease,
+)
+
+
+def register_checks() -> None:
+    """Register :data:`SMSFLY_CHECKS` with Django; registering again changes nothing."""
+    for check in SMSFLY_CHECKS:
+        checks.register(check, TAG)

@@ -1,24 +1,32 @@
-"""System checks: each problem has its id and a hint."""
+"""System checks: each problem has its id and a hint, and is reported once."""
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.core import checks
 from django.test import override_settings
 
-from django_smsfly.checks import check_settings
+from django_smsfly.checks import SMSFLY_CHECKS
+from django_smsfly.conf import SANDBOX_BACKEND, longest_send_seconds, smsfly_settings
 
-SANDBOX = "django_smsfly.backends.sandbox.SandboxBackend"
+SANDBOX = SANDBOX_BACKEND
+#: Backends whose dotted paths say the opposite of what they are (see test_conf).
+QUIET = "tests.test_conf.QuietBackend"
+SANDBOXED_HTTP = "tests.test_conf.SandboxedHTTPBackend"
 
 
-def ids(smsfly: Any, debug: bool = True) -> list[str]:
-    with override_settings(SMSFLY=smsfly, DEBUG=debug):
-        found = check_settings()
+def ids(smsfly: Any, debug: bool = True, **settings: Any) -> list[str]:
+    """The ids of the app's check messages for these settings, each checked for a hint."""
+    with override_settings(SMSFLY=smsfly, DEBUG=debug, **settings):
+        found = checks.run_checks(tags=["django_smsfly"])
     for message in found:
         assert message.hint, message
-    return [m.id or "" for m in found]
+    return sorted(m.id or "" for m in found)
 
 
 def test_a_good_configuration_passes() -> None:
@@ -34,6 +42,16 @@ def test_sandbox_while_debug_is_off() -> None:
     assert ids({"BACKEND": SANDBOX}, debug=False) == ["smsfly.W001"]
 
 
+def test_a_sandbox_under_another_path_needs_no_key_and_warns_in_production() -> None:
+    assert ids({"BACKEND": QUIET}, debug=True) == []
+    assert ids({"BACKEND": QUIET}, debug=False) == ["smsfly.W001"]
+
+
+def test_an_http_backend_whose_path_says_sandbox_still_needs_a_key() -> None:
+    assert ids({"BACKEND": SANDBOXED_HTTP}, debug=False) == ["smsfly.E002"]
+    assert ids({"BACKEND": SANDBOXED_HTTP, "API_KEY": "k"}, debug=False) == []
+
+
 @pytest.mark.parametrize("url", ["sms-fly.ua/api", "http://sms-fly.ua/api/v2/api.php", "ftp://x"])
 def test_malformed_api_url(url: str) -> None:
     assert ids({"API_KEY": "k", "API_URL": url}) == ["smsfly.E003"]
@@ -47,15 +65,103 @@ def test_unknown_region() -> None:
     assert ids({"API_KEY": "k", "DEFAULT_REGION": "XX"}) == ["smsfly.E004"]
 
 
-def test_unimportable_backend() -> None:
-    assert ids({"API_KEY": "k", "BACKEND": "nowhere.Backend"}) == ["smsfly.E005"]
+@pytest.mark.parametrize(
+    "path", ["nowhere.Backend", "django_smsfly.conf.DEFAULTS", "django_smsfly.client.SmsFlyClient"]
+)
+def test_a_backend_that_is_not_one(path: str) -> None:
+    assert ids({"API_KEY": "k", "BACKEND": path}) == ["smsfly.E005"]
 
 
-def test_malformed_setting_is_a_check_error_not_a_crash() -> None:
-    assert ids({"API_KYE": "k"}) == ["smsfly.E001"]
+def test_an_unimportable_backend_is_reported_once_not_also_as_a_missing_key() -> None:
+    assert ids({"BACKEND": "nowhere.Backend"}, debug=False) == ["smsfly.E005"]
+
+
+@pytest.mark.parametrize(
+    "smsfly",
+    [
+        {"API_KYE": "k"},
+        {"API_KEY": "k", "SEND_LEASE": float("nan")},
+        {"API_KEY": "k", "TIMEOUT": float("inf")},
+        {"API_KEY": "k", "QUEUED_GRACE": float("inf")},
+    ],
+)
+def test_malformed_setting_is_a_check_error_not_a_crash(smsfly: dict[str, Any]) -> None:
+    assert ids(smsfly) == ["smsfly.E001"]
+
+
+def test_rate_limit_cache_not_in_caches() -> None:
+    assert ids({"API_KEY": "k", "RATE_LIMIT_CACHE": "shared"}) == ["smsfly.E006"]
+
+
+def test_rate_limit_cache_kept_in_each_process() -> None:
+    assert ids({"API_KEY": "k", "RATE_LIMIT_CACHE": "default"}) == ["smsfly.W002"]
+
+
+def test_task_backend_not_in_tasks() -> None:
+    assert ids({"API_KEY": "k", "TASK_BACKEND": "elsewhere"}) == ["smsfly.E007"]
+
+
+# -- the send lease ---------------------------------------------------------------------
+
+#: A configuration whose longest send is easy to follow: 2 attempts of 1 + 2 s, 1 wait
+#: of at most 3 s.
+SHORT = {"API_KEY": "k", "TIMEOUT": (1, 2), "MAX_RETRIES": 1, "MAX_RETRY_WAIT": 3}
+
+
+def longest(smsfly: dict[str, Any]) -> float:
+    with override_settings(SMSFLY=smsfly):
+        return longest_send_seconds(smsfly_settings.as_dict())
+
+
+def test_a_send_lease_equal_to_the_longest_send_is_an_error() -> None:
+    lease = longest(SHORT)
+    assert ids({**SHORT, "SEND_LEASE": lease}) == ["smsfly.E008"]
+
+
+def test_a_send_lease_below_the_longest_send_is_an_error() -> None:
+    assert ids({**SHORT, "SEND_LEASE": 1}) == ["smsfly.E008"]
+
+
+def test_a_send_lease_above_the_longest_send_passes() -> None:
+    lease = longest(SHORT)
+    assert ids({**SHORT, "SEND_LEASE": lease + 0.01}) == []
+
+
+def test_the_lease_hint_gives_the_minimum() -> None:
+    lease = longest(SHORT)
+    with override_settings(SMSFLY={**SHORT, "SEND_LEASE": 1}):
+        (found,) = checks.run_checks(tags=["django_smsfly"])
+    minimum = math.floor(lease) + 1
+    assert f"at least {minimum} seconds" in (found.hint or "")
+    with override_settings(SMSFLY={**SHORT, "SEND_LEASE": minimum}):
+        assert checks.run_checks(tags=["django_smsfly"]) == []
+
+
+def test_a_longer_timeout_makes_the_default_lease_too_short() -> None:
+    assert ids({"API_KEY": "k", "TIMEOUT": (10, 120)}) == ["smsfly.E008"]
+
+
+def test_a_slow_send_rate_counts_against_the_lease() -> None:
+    smsfly = {**SHORT, "SEND_LEASE": longest(SHORT) + 1}
+    assert ids(smsfly) == []
+    assert ids({**smsfly, "SEND_RATE_LIMIT": 0.5}) == ["smsfly.E008"]
+
+
+# -- registration -----------------------------------------------------------------------
 
 
 def test_checks_are_registered_with_django() -> None:
-    with override_settings(SMSFLY={}, DEBUG=True):
-        found = checks.run_checks(tags=["django_smsfly"])
-    assert "smsfly.E002" in [m.id for m in found]
+    registered: list[Any] = list(checks.registry.registry.get_checks())
+    for check in SMSFLY_CHECKS:
+        assert check in registered
+        assert "django_smsfly" in getattr(check, "tags", ())
+
+
+@pytest.mark.django_db  # run_checks() also runs the models' checks, which ask the database
+def test_run_checks_reports_each_problem_once() -> None:
+    # Readying the app again (as some test runners do) must not register anything twice.
+    apps.get_app_config("django_smsfly").ready()
+    smsfly = {"BACKEND": QUIET, "RATE_LIMIT_CACHE": "default", "SEND_LEASE": 1}
+    with override_settings(SMSFLY=smsfly, DEBUG=False):
+        found = [m.id for m in checks.run_checks() if (m.id or "").startswith("smsfly.")]
+    assert Counter(found) == {"smsfly.W001": 1, "smsfly.W002": 1, "smsfly.E008": 1}
