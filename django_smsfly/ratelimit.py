@@ -9,6 +9,19 @@ from collections.abc import Callable
 from django.core.cache import caches
 
 from django_smsfly.conf import smsfly_settings
+from django_smsfly.exceptions import SmsFlyError, Verdict
+
+
+class RateLimiterUnavailable(SmsFlyError):
+    """The cache that holds the shared rate limit (``RATE_LIMIT_CACHE``) failed.
+
+    No slot could be had, so no request was made: the message was not sent and may be
+    sent later, when the cache is back.
+    """
+
+    default_code = "RATE_LIMIT_CACHE_DOWN"
+    verdict = Verdict.NOT_SENT
+    transient = True
 
 
 class RateLimiter:
@@ -90,8 +103,14 @@ class SharedRateLimiter:
             slot = max(int(now / self._interval), self._last + 1)
         # A slot's key outlives the slot by a little, then the cache forgets it.
         timeout = max(int(self._interval * 4) + 5, 5)
-        while not cache.add(f"{self._prefix}{slot}", 1, timeout=timeout):
-            slot += 1
+        try:
+            while not cache.add(f"{self._prefix}{slot}", 1, timeout=timeout):
+                slot += 1
+        except Exception as exc:  # each cache library raises its own connection errors
+            raise RateLimiterUnavailable(
+                f"The rate-limit cache {self.cache_alias!r} failed "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); nothing was sent."
+            ) from exc
         with self._lock:
             self._last = max(self._last, slot)
         wait = slot * self._interval - self._clock()

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_smsfly import services, signals, taskcompat, tasks
 from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
 from django_smsfly.conf import smsfly_settings
+from django_smsfly.delivery import sending
 from django_smsfly.models import Message
 from django_smsfly.ratelimit import reset_rate_limiters
 
@@ -221,25 +222,27 @@ def test_a_live_lease_is_left_alone(dummy: Any) -> None:
     assert Message.objects.get().state == Message.State.SENDING
 
 
-def test_a_worker_whose_claim_was_taken_over_sends_nothing(
+def test_a_worker_waits_for_its_send_slot_before_it_claims(
     sandbox: Simulator, dummy: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A worker stalled past its lease while waiting for a send slot; meanwhile the
-    message was recovered and queued again. When the worker wakes up it must not send."""
+    """A worker stalled while waiting for a send slot holds no claim: the message stays
+    queued (no attempt counted, no lease to run out), and is claimed and sent once after."""
     message = services.send_sms("380501234567", "Hi", defer=True)
+    seen: list[Any] = []
 
     class StallingLimiter:
         def acquire(self) -> float:
-            Message.objects.filter(pk=message.pk).update(
-                state=Message.State.QUEUED, claim_token="", lease_until=None
+            seen.append(
+                Message.objects.values_list("state", "attempts", "claim_token").get(pk=message.pk)
             )
             return 0.0
 
-    monkeypatch.setattr(services, "_send_limiter", StallingLimiter)
+    monkeypatch.setattr(sending, "send_limiter", lambda rate=None: StallingLimiter())
     stored = services.dispatch(message.pk)
-    assert stored.state == Message.State.QUEUED
-    assert stored.request_started_at is None
-    assert _sends(sandbox) == []
+    assert seen == [(Message.State.QUEUED, 0, "")]
+    assert stored.state == Message.State.ACCEPTED
+    assert stored.attempts == 1
+    assert len(_sends(sandbox)) == 1
 
 
 def test_the_request_mark_is_written_before_the_request(
@@ -247,13 +250,13 @@ def test_the_request_mark_is_written_before_the_request(
 ) -> None:
     message = services.send_sms("380501234567", "Hi", defer=True)
     seen: list[Any] = []
-    real_send = services._send
+    real_request = sending.request
 
     def spy(msg: Message) -> None:
         seen.append(Message.objects.values_list("state", "request_started_at").get(pk=msg.pk))
-        real_send(msg)
+        real_request(msg)
 
-    monkeypatch.setattr(services, "_send", spy)
+    monkeypatch.setattr(sending, "request", spy)
     services.dispatch(message.pk)
     [(state, started)] = seen
     assert state == Message.State.SENDING
@@ -389,7 +392,7 @@ def test_send_rate_limit_paces_direct_sends(
     settings.SMSFLY = {**settings.SMSFLY, "SEND_RATE_LIMIT": 5}
     reset_rate_limiters()
     waits: list[float] = []
-    limiter = services._send_limiter()
+    limiter = sending.send_limiter()
     real_acquire = limiter.acquire
 
     def acquire() -> float:

@@ -14,6 +14,7 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from django_smsfly import services
 from django_smsfly.channels import Channel
+from django_smsfly.delivery import syncing
 from django_smsfly.results import ChannelResult, StatusResult
 from django_smsfly.signals import status_changed
 from django_smsfly.statuses import STATUS_ALIASES, DeliveryStatus, Status, overall
@@ -47,7 +48,7 @@ class StatusesOnlyMoveForward(HypothesisTestCase):
         status_changed.connect(receiver)
         stored = [DeliveryStatus.ACCEPTED]
         try:
-            with mock.patch.object(services, "get_client", return_value=ScriptedClient(script)):
+            with mock.patch.object(syncing, "get_client", return_value=ScriptedClient(script)):
                 for raw in script:
                     with self.captureOnCommitCallbacks(execute=True):
                         services.sync_statuses(message_pks=[message.pk], rate_limit=0)

@@ -89,8 +89,11 @@ def test_an_sms_is_followed_to_delivered(
     history = list(message.history.values_list("channel", "old_status", "new_status"))
     assert history == [
         ("sms", "queued", "accepted"),
+        ("", "queued", "accepted"),
         ("sms", "accepted", "in_progress"),
+        ("", "accepted", "in_progress"),
         ("sms", "in_progress", "delivered"),
+        ("", "in_progress", "delivered"),
     ]
     # The channel's status date is the one SMS-fly reported for the last change.
     [channel] = message.channel_statuses.all()

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
 from django_smsfly import services
+from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.management.commands._common import (
     Progress,
     SmsFlyCommand,
@@ -87,6 +88,17 @@ class Command(SmsFlyCommand):
             ),
         )
         parser.add_argument(
+            "--attach",
+            action="append",
+            nargs=2,
+            metavar=("ID", "MESSAGE_ID"),
+            help=_(
+                "Repair a message whose outcome is unknown: record its SMS-fly message id "
+                "(from SMS-fly's cabinet, or the ERROR log line of an outcome that could "
+                "not be stored), then check its status now. Repeat for more."
+            ),
+        )
+        parser.add_argument(
             "--loop",
             action="store_true",
             help=_("Run again every --interval seconds until interrupted."),
@@ -122,6 +134,9 @@ class Command(SmsFlyCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run once (or loop), print the report, and fail if SMS-fly never answered."""
+        if options["attach"]:
+            attached = [_attach(pk, message_id) for pk, message_id in options["attach"]]
+            options["message"] = [*(options["message"] or []), *map(str, attached)]
         pks = _resolve(options["message"]) if options["message"] else None
         if pks is not None and options["loop"]:
             raise CommandError(_("--message checks given messages once; it cannot --loop."))
@@ -156,14 +171,9 @@ class Command(SmsFlyCommand):
         return services.SyncReport(sent=to_send, checked=to_poll)
 
     def _run(self, options: dict[str, Any], pks: list[int] | None) -> services.SyncReport:
-        """One pass: settle dead workers' messages and send what is due (unless told
-        not to), then sync statuses."""
+        """One pass (the same one the ``sync_due`` task runs), with a progress line."""
         if options["enqueue"]:
             return self._enqueue(options)
-        sent = 0
-        if pks is None and not options["no_send"]:
-            services.recover_stale_sends()
-            sent = services.send_due(options["limit"], rate_limit=options["rate_limit"])
         progress = Progress(self.stdout, enabled=self.verbosity >= 1, clock=self.clock)
         last_line: str | None = None
 
@@ -176,19 +186,18 @@ class Command(SmsFlyCommand):
                 self.say(last_line, level=2)
 
         try:
-            report = services.sync_statuses(
+            return services.run_sync_pass(
                 limit=options["limit"],
                 batch_size=options["batch_size"],
                 concurrency=options["concurrency"],
                 rate_limit=options["rate_limit"],
                 message_pks=pks,
+                send=not options["no_send"],
                 progress=on_batch,
             )
         finally:
             # Redraws are throttled: the last batch's counts may not be on screen yet.
             progress.finish(last_line)
-        report.sent += sent
-        return report
 
     def _summary(self, report: services.SyncReport, *, prefix: str = "") -> None:
         self.say(prefix + str(report))
@@ -325,6 +334,21 @@ def _progress_line(report: services.SyncReport, rate: float) -> str:
         "errors": report.errors,
         "rate": rate,
     }
+
+
+def _attach(pk: str, message_id: str) -> int:
+    """Attach ``message_id`` to message ``pk`` (its outcome unknown); its primary key."""
+    if not str(pk).strip().isdigit():
+        raise CommandError(
+            _("--attach takes a message's database id, not %(value)r.") % {"value": pk}
+        )
+    try:
+        message = services.attach_message_id(int(pk), message_id)
+    except SmsFlyValidationError as exc:
+        raise CommandError(
+            _("Message %(pk)s: %(error)s") % {"pk": pk, "error": exc.reason}
+        ) from exc
+    return message.pk
 
 
 def _resolve(values: list[str]) -> list[int]:

@@ -1,0 +1,547 @@
+"""Sending: write the message, claim it, make the request, store the outcome.
+
+The pipeline of one send, each step its own function::
+
+    prepared = prepare(draft)                 # validate: nothing is written before
+    take_send_slot(rate)                      # the one send limiter (SEND_RATE_LIMIT)
+    message = insert(..., claimed=True)       # or claim(pk): queued -> sending
+    result = client.send_prepared(...)        # the request
+    store_outcome(accepted | failed | ...)    # guarded by the claim token
+
+A message is written before SMS-fly is called. Only the worker whose conditional
+UPDATE moved it from ``queued`` to ``sending`` holds its claim token, and every outcome
+write names that token: a worker whose claim was taken over (its lease ran out) can
+never overwrite what happened since. The claim also marks the request as leaving
+(``request_started_at``), so a worker that dies leaves the answer behind: the message
+may have been sent, and it is never sent again automatically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DataError, IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from django_smsfly import signals
+from django_smsfly.channels import Channel
+from django_smsfly.client import PreparedMessage
+from django_smsfly.clients import get_client
+from django_smsfly.conf import smsfly_settings
+from django_smsfly.delivery import records, schedule
+from django_smsfly.delivery.records import Transition
+from django_smsfly.exceptions import (
+    SmsFlyBadReply,
+    SmsFlyError,
+    SmsFlyRateLimited,
+    SmsFlyValidationError,
+    Verdict,
+)
+from django_smsfly.models import ChannelStatus, Message, StatusChange
+from django_smsfly.ratelimit import (
+    RateLimiter,
+    RateLimiterUnavailable,
+    SharedRateLimiter,
+    get_rate_limiter,
+)
+from django_smsfly.results import SendResult
+from django_smsfly.statuses import DeliveryStatus, advance, overall
+from django_smsfly.validation import SmsContent, ViberContent
+
+logger = logging.getLogger("django_smsfly")
+
+#: The longest a message refused with HTTP 429 waits before it is tried again (seconds).
+RATE_LIMITED_MAX_DELAY = 300.0
+#: How long a message waits when the shared rate limit's cache is down (seconds).
+LIMITER_DOWN_DELAY = 60.0
+
+
+class UnstorableReply(SmsFlyBadReply):
+    """SMS-fly's reply holds a value the database cannot store (an unusable message id)."""
+
+    default_code = records.UNSTORABLE_REPLY
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a caller asked to send, before anything is validated or written."""
+
+    recipient: object
+    channels: Iterable[Channel | str] | str
+    sms: SmsContent | Mapping[str, Any] | None = None
+    viber: ViberContent | Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    created_by: Any = None
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def prepare(draft: Draft) -> PreparedMessage:
+    """Validate a draft completely; :class:`SmsFlyValidationError` before anything else."""
+    prepared = get_client().prepare(
+        draft.recipient, channels=draft.channels, sms=draft.sms, viber=draft.viber
+    )
+    key = draft.idempotency_key
+    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
+        raise SmsFlyValidationError(
+            _("must be a non-empty string of at most 255 characters"), field="idempotency_key"
+        )
+    if draft.metadata is not None and not isinstance(draft.metadata, Mapping):
+        raise SmsFlyValidationError(_("must be a dict"), field="metadata")
+    return prepared
+
+
+def existing(draft: Draft) -> Message | None:
+    """The message already written with the draft's idempotency key, if any."""
+    if draft.idempotency_key is None:
+        return None
+    return Message.objects.filter(idempotency_key=draft.idempotency_key).first()
+
+
+def insert(
+    draft: Draft,
+    prepared: PreparedMessage,
+    *,
+    claimed: bool,
+    refusal: SmsFlyError | None = None,
+) -> tuple[Message, bool]:
+    """Write a validated message; ``(message, created)``.
+
+    ``claimed``: the row is born ``sending`` (attempt 1, request marked) by this caller,
+    so no separate claiming UPDATE is needed; the request must leave right after.
+    ``refusal``: the row is born ``queued`` with that error and a retry time (nothing
+    was sent, no attempt counted). With an idempotency key another caller already
+    used, theirs is returned with ``created=False``.
+    """
+    now = timezone.now()
+    created_by = draft.created_by
+    message = Message(
+        recipient=prepared.recipient,
+        channels=",".join(c.value for c in prepared.channels),
+        content={c.value: prepared.data[c.value] for c in prepared.channels},
+        idempotency_key=draft.idempotency_key,
+        metadata=dict(draft.metadata or {}),
+        created_by=created_by if getattr(created_by, "pk", None) else None,
+    )
+    if claimed:
+        message.state = Message.State.SENDING
+        message.attempts = 1
+        message.claim_token = uuid.uuid4().hex
+        message.lease_until = now + records.send_lease()
+        message.request_started_at = now
+    elif refusal is not None:
+        message.retry_at = now + dt.timedelta(seconds=LIMITER_DOWN_DELAY)
+        message.error_code = records.db_text(refusal.error_code, 64)
+        message.error_text = records.db_text(str(refusal))
+    if draft.idempotency_key is None:
+        # Nothing unique can clash: a plain INSERT, without a savepoint's round trips.
+        message.save(force_insert=True)
+        return message, True
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        # Another caller with the same key won the race: theirs is the message.
+        return Message.objects.get(idempotency_key=draft.idempotency_key), False
+    return message, True
+
+
+# -- sending ------------------------------------------------------------------------------
+
+
+def send_limiter(rate: float | None = None) -> RateLimiter | SharedRateLimiter:
+    """The one limiter every send goes through: ``rate`` per second, ``SEND_RATE_LIMIT``
+    unless a caller (a CSV run's ``--rate``) gives its own; shared through
+    ``RATE_LIMIT_CACHE`` when that is set."""
+    return get_rate_limiter("send", smsfly_settings.SEND_RATE_LIMIT if rate is None else rate)
+
+
+def limiter_down(exc: RateLimiterUnavailable, what: str) -> None:
+    """The one log line for a send refused because the rate limit's cache is down."""
+    logger.error("%s not sent: %s It is sent again later.", what, exc)
+
+
+def send_now(draft: Draft, *, rate_limit: float | None = None) -> Message:
+    """Validate, write and send a message in this process; returns its record.
+
+    The send slot is taken after validation and before the row is written: a row born
+    claimed must be sent at once. If the rate limit's cache is down, the message is
+    written ``queued`` with that error and sent later; nothing is counted as an attempt.
+    """
+    prepared = prepare(draft)
+    found = existing(draft)
+    if found is not None:
+        return found
+    try:
+        send_limiter(rate_limit).acquire()
+    except RateLimiterUnavailable as exc:
+        limiter_down(exc, "A new message")
+        message, _created = insert(draft, prepared, claimed=False, refusal=exc)
+        return message
+    message, created = insert(draft, prepared, claimed=True)
+    if created:
+        request(message)
+    return message
+
+
+def claim(message_pk: int) -> Message | None:
+    """Move one due queued message to ``sending`` for this caller; ``None`` if another
+    worker has it, or it is not (or not yet) queued.
+
+    One conditional UPDATE claims it, counts the attempt and marks the request as
+    leaving: the caller sends right after it.
+    """
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        Message.objects.filter(pk=message_pk, state=Message.State.QUEUED)
+        .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .update(
+            state=Message.State.SENDING,
+            attempts=F("attempts") + 1,
+            claim_token=token,
+            lease_until=now + records.send_lease(),
+            request_started_at=now,
+            updated_at=now,
+        )
+    )
+    if not claimed:
+        return None
+    return Message.objects.get(pk=message_pk)
+
+
+def dispatch(message_pk: int, *, rate_limit: float | None = None) -> Message:
+    """Send one queued message, if this caller is the one that claims it.
+
+    Returns the message as stored afterwards. A message that is not queued (already
+    sent, being sent by another worker, failed or unknown) is returned untouched, so
+    calling this twice, or from two workers at once, sends at most once.
+    """
+    try:
+        send_limiter(rate_limit).acquire()
+    except RateLimiterUnavailable as exc:
+        limiter_down(exc, f"Message {message_pk}")
+        _postpone(message_pk, exc)
+        return Message.objects.get(pk=message_pk)
+    message = claim(message_pk)
+    if message is None:
+        return Message.objects.get(pk=message_pk)
+    request(message)
+    return message
+
+
+def _postpone(message_pk: int, exc: SmsFlyError) -> None:
+    """Push a queued message's next try back, recording why (it was not claimed)."""
+    now = timezone.now()
+    Message.objects.filter(pk=message_pk, state=Message.State.QUEUED).update(
+        retry_at=now + dt.timedelta(seconds=LIMITER_DOWN_DELAY),
+        error_code=records.db_text(exc.error_code, 64),
+        error_text=records.db_text(str(exc)),
+        updated_at=now,
+    )
+
+
+@dataclass
+class DispatchReport:
+    """What :func:`dispatch_many` did: states reached, and retries to schedule."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Messages pushed back for a passing reason, by the time they may be sent again.
+    retry: dict[dt.datetime, list[int]] = field(default_factory=dict)
+
+
+def dispatch_many(message_pks: Iterable[int]) -> DispatchReport:
+    """:func:`dispatch` each message; a missing one is counted, not raised."""
+    report = DispatchReport()
+    for pk in message_pks:
+        try:
+            message = dispatch(pk)
+        except Message.DoesNotExist:
+            report.counts["missing"] = report.counts.get("missing", 0) + 1
+            continue
+        report.counts[message.state] = report.counts.get(message.state, 0) + 1
+        if message.state == Message.State.QUEUED and message.retry_at is not None:
+            report.retry.setdefault(message.retry_at, []).append(pk)
+    return report
+
+
+def request(message: Message) -> None:
+    """Call SMS-fly for a message this caller has claimed, and store the outcome.
+
+    Something SMS-fly did never raises here: every reply and every failure becomes the
+    message's outcome. Only a bug of ours (recorded as an unknown outcome first) or a
+    database that stays unreachable is raised.
+    """
+    prepared = PreparedMessage(
+        recipient=message.recipient,
+        channels=tuple(message.channel_list),
+        data={
+            "recipient": message.recipient,
+            "channels": [c.value for c in message.channel_list],
+            **message.content,
+        },
+    )
+    try:
+        result = get_client().send_prepared(prepared)
+    except SmsFlyError as exc:
+        record_failure(message, exc)
+    except Exception as exc:
+        # A bug or an unexpected library error after the request may have left: the
+        # outcome is unknown. Record it so the row does not stay "sending", then raise.
+        record_failure(message, exc)
+        raise
+    else:
+        record_acceptance(message, result)
+
+
+# -- outcomes -----------------------------------------------------------------------------
+
+
+def accepted_rows(
+    message: Message, result: SendResult | None
+) -> tuple[list[ChannelStatus], list[StatusChange], list[Transition]]:
+    """The channel rows, history and transitions of a message SMS-fly accepted.
+
+    ``result`` is the reply's channels' first statuses; without one (an id attached by
+    an operator) every channel starts ``accepted``.
+    """
+    rows: list[ChannelStatus] = []
+    changes: list[StatusChange] = []
+    transitions: list[Transition] = []
+    for position, channel in enumerate(message.channel_list):
+        reported = result.get(channel) if result is not None else None
+        new = DeliveryStatus.ACCEPTED
+        if reported is not None:
+            new = advance(DeliveryStatus.QUEUED, DeliveryStatus.from_raw(reported.status))
+            if new is DeliveryStatus.QUEUED:  # an unknown raw status: SMS-fly has it anyway
+                new = DeliveryStatus.ACCEPTED
+        rows.append(
+            ChannelStatus(
+                message=message,
+                channel=channel.value,
+                position=position,
+                status=new.value,
+                raw_status=records.db_text(reported.raw_status if reported else "", 32),
+                status_date=reported.date if reported else None,
+                cost=records.storable_cost(reported.cost) if reported else None,
+                label=records.db_text(reported.label or "", 32) if reported else "",
+            )
+        )
+        changes.append(
+            records.channel_history(message, channel, DeliveryStatus.QUEUED, new, reported)
+        )
+        transitions.append((channel, DeliveryStatus.QUEUED, new))
+    return rows, changes, transitions
+
+
+def _acceptance_fields(
+    message: Message, message_id: str, cost: object, rows: list[ChannelStatus]
+) -> dict[str, Any]:
+    """The message's columns once accepted (its overall status from its channels)."""
+    now = timezone.now()
+    status, via = overall([(row.channel, DeliveryStatus(row.status)) for row in rows])
+    return {
+        "state": Message.State.ACCEPTED,
+        "message_id": message_id,
+        "sent_at": now,
+        "cost": cost,
+        "status": status.value,
+        "delivered_via": via or "",
+        "error_code": "",
+        "error_text": "",
+        "claim_token": "",
+        "lease_until": None,
+        "retry_at": None,
+        "next_check_at": None if records.all_final(rows) else schedule.first_check(now),
+        "updated_at": now,
+    }
+
+
+def record_acceptance(message: Message, result: SendResult) -> None:
+    """Store that SMS-fly accepted the message (guarded by the claim), then signal.
+
+    A reply whose values the database cannot hold (a blank, overlong or duplicate
+    message id) is stored as an unknown outcome with the reason: SMS-fly has the
+    message, but this app cannot follow it.
+    """
+    problem = records.message_id_problem(result.message_id)
+    if problem is not None:
+        _record_unstorable(message, result.message_id, problem)
+        return
+    token = message.claim_token
+    rows, changes, transitions = accepted_rows(message, result)
+    fields = _acceptance_fields(
+        message, result.message_id, records.storable_cost(result.cost), rows
+    )
+    changes.append(
+        records.history(message, None, message.delivery_status, DeliveryStatus(fields["status"]))
+    )
+
+    def write() -> None:
+        with transaction.atomic():
+            if Message.objects.filter(
+                pk=message.pk, state=Message.State.SENDING, claim_token=token
+            ).update(**fields):
+                signal: object = signals.message_sent
+            elif _settle_worker_lost(message, fields):
+                signal = None  # message_failed went out when the worker was given up
+            else:
+                _report_lost_claim(message, f"accepted as {result.message_id!r}")
+                return
+            ChannelStatus.objects.bulk_create(rows)
+            StatusChange.objects.bulk_create(changes)
+            _apply(message, fields)
+            if signal is not None:
+                records.on_commit_signal(signal, message)
+            records.signal_transitions(message, transitions)
+
+    try:
+        records.store_outcome(
+            write, message_pk=message.pk, outcome=f"accepted as message id {result.message_id!r}"
+        )
+    except IntegrityError:
+        problem = records.duplicate_id_problem(result.message_id, message.pk)
+        _record_unstorable(message, result.message_id, problem)
+    except DataError as exc:
+        _record_unstorable(message, result.message_id, " ".join(str(exc).split())[:200])
+
+
+def _settle_worker_lost(message: Message, fields: dict[str, Any]) -> bool:
+    """Store a late outcome over a message already given up as ``WORKER_LOST``.
+
+    Its worker was slower than its lease, not dead: the truth it brings is stored, but
+    no second outcome signal is sent (``message_failed`` already was).
+    """
+    settled = Message.objects.filter(
+        pk=message.pk,
+        state=Message.State.UNKNOWN,
+        error_code=records.WORKER_LOST,
+        message_id__isnull=True,
+    ).update(**fields)
+    if settled:
+        logger.warning(
+            "Message %s: its worker outlived its lease (SEND_LEASE); the late outcome "
+            "(%s) is stored.",
+            message.pk,
+            fields["state"],
+        )
+    return bool(settled)
+
+
+def _report_lost_claim(message: Message, outcome: str) -> None:
+    current = Message.objects.filter(pk=message.pk).values("state", "message_id").first()
+    if (
+        current is not None
+        and current["state"] == Message.State.ACCEPTED
+        and (outcome == f"accepted as {current['message_id']!r}")
+    ):
+        return  # an earlier try of this very write committed after all
+    logger.error(
+        "Message %s: %s, but another worker changed the message meanwhile (now %s); "
+        "this outcome was not stored.",
+        message.pk,
+        outcome,
+        current["state"] if current else "deleted",
+    )
+
+
+def _record_unstorable(message: Message, message_id: str, problem: str) -> None:
+    text = _(
+        "SMS-fly accepted the message, but its reply cannot be stored (%(problem)s; "
+        "message id %(id)s): its status cannot be followed."
+    ) % {"problem": problem, "id": records.shown_id(message_id)}
+    logger.error("Message %s: %s", message.pk, text)
+    record_failure(message, UnstorableReply(text, action="SENDMESSAGE"))
+
+
+def record_failure(message: Message, exc: BaseException) -> None:
+    """Store that the send failed (guarded by the claim), then signal.
+
+    Refused for a passing reason with nothing sent (HTTP 429, no connection): back to
+    the queue with a retry time, no signal. Refused for good: ``failed``. The request
+    may have arrived: ``unknown``, never resent automatically.
+    """
+    now = timezone.now()
+    if isinstance(exc, SmsFlyError):
+        code, text = exc.error_code, str(exc)
+        not_sent = exc.verdict is Verdict.NOT_SENT
+        transient = exc.transient
+    else:
+        code, text = "INTERNAL", f"{type(exc).__name__}: {exc}"
+        not_sent = transient = False
+    fields: dict[str, Any] = {
+        "error_code": records.db_text(code, 64),
+        "error_text": records.db_text(text),
+        "claim_token": "",
+        "lease_until": None,
+        "request_started_at": None,
+        "updated_at": now,
+    }
+    rate_limited = isinstance(exc, SmsFlyRateLimited)
+    if rate_limited or (
+        not_sent and transient and message.attempts < smsfly_settings.SEND_MAX_ATTEMPTS
+    ):
+        # Nothing arrived: try again later (after the wait the server asked for). A 429
+        # only asks to slow down, so it never fails a message.
+        delay = getattr(exc, "retry_after", None) or retry_delay(message.attempts)
+        if rate_limited:
+            delay = min(delay, RATE_LIMITED_MAX_DELAY)
+        fields.update(state=Message.State.QUEUED, retry_at=now + dt.timedelta(seconds=delay))
+    else:
+        fields.update(
+            state=Message.State.FAILED if not_sent else Message.State.UNKNOWN, retry_at=None
+        )
+        if not_sent:  # refused: the delivery failed too. Unknown: the status says queued.
+            fields["status"] = DeliveryStatus.FAILED.value
+    late = {**fields, "state": Message.State.FAILED, "status": DeliveryStatus.FAILED.value}
+    late["retry_at"] = None
+    old = message.delivery_status
+    token = message.claim_token
+
+    def write() -> None:
+        with transaction.atomic():
+            held = Message.objects.filter(
+                pk=message.pk, state=Message.State.SENDING, claim_token=token
+            )
+            if held.update(**fields):
+                signal: object = signals.message_failed
+            elif not_sent and _settle_worker_lost(message, late):
+                # Given up as possibly sent, but SMS-fly refused it: it failed.
+                fields.update(late)
+                signal = None
+            else:
+                _report_lost_claim(message, f"failed ({code})")
+                return
+            new = DeliveryStatus(fields.get("status", old.value))
+            if new is not old:
+                StatusChange.objects.create(
+                    message=message,
+                    old_status=old.value,
+                    new_status=new.value,
+                    raw_status=records.db_text(code, 32),
+                )
+            _apply(message, fields)
+            if signal is not None and fields["state"] != Message.State.QUEUED:
+                records.on_commit_signal(signal, message, error=exc)
+
+    records.store_outcome(write, message_pk=message.pk, outcome=f"{fields['state']} ({code})")
+
+
+def _apply(message: Message, fields: dict[str, Any]) -> None:
+    """Copy what was written onto the caller's instance."""
+    for name, value in fields.items():
+        setattr(message, name, value)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before sending again after the ``attempts``-th refusal: 30 s, 1, 2, 4... min."""
+    return float(min(30 * 2 ** max(attempts - 1, 0), 3600))
