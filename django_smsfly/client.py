@@ -19,9 +19,11 @@ result or into exactly one :class:`~django_smsfly.exceptions.SmsFlyError` subcla
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import itertools
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,7 +34,14 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 
 from django_smsfly import __version__
-from django_smsfly.backends.base import BaseBackend, RawReply, parse_retry_after, redact_text
+from django_smsfly.backends.base import (
+    TEXT_LIMIT,
+    BaseBackend,
+    RawReply,
+    parse_retry_after,
+    redact_and_cut,
+    redact_text,
+)
 from django_smsfly.channels import Channel
 from django_smsfly.exceptions import (
     SmsFlyAPIError,
@@ -78,6 +87,8 @@ _FUNDS_CODES = frozenset({"INSUFFICIENTFUND", "INSUFFICIENTFUNDS"})
 #: such as ``99999999999999``) means "a long time", not a span no date can hold.
 MAX_RETRY_AFTER = 24 * 3600.0
 _AUTH_CODES = frozenset({"FORBIDDEN", "INVKEY", "INVAUTH", "AUTH"})
+#: How much of a reply that is not the API's JSON becomes an error's ``description``.
+DESCRIPTION_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -152,13 +163,26 @@ class SmsFlyClient:
             auth["appversion"] = self.appversion
         body = {"auth": auth, "action": action, "data": dict(data or {})}
         try:
-            raw = self.backend.send(body)
+            raw = self._scrubbed(self.backend.send(body))
             return self._read_reply(action, raw), _reply_date(raw.body)
         except SmsFlyError as exc:
             # Texts come from backends and servers; whatever they echo, the key never
             # leaves in an exception.
             _scrub_exception(exc, self._api_key)
             raise
+
+    def _scrubbed(self, raw: RawReply) -> RawReply:
+        """``raw`` without the key in any string of its body or in its text.
+
+        Every reply passes here before it is read, successful ones too: a server that
+        echoes the key (in a message id, a status, a sender name) must not have it
+        stored, shown or logged, and a field quoted or cut later must hold none of it.
+        """
+        body = raw.body
+        if _may_hold(body, self._api_key):
+            body = _scrub(body, self._api_key)
+        text = redact_and_cut(raw.text, self._api_key, TEXT_LIMIT)
+        return dataclasses.replace(raw, body=body, text=text)
 
     def _parse(self, action: str, build: Callable[[], _T]) -> _T:
         """Build a typed result from a reply's data; one that does not fit raises
@@ -198,11 +222,11 @@ class SmsFlyClient:
 
     def _error_without_body(self, action: str, raw: RawReply) -> SmsFlyError:
         status = raw.http_status
-        text = raw.text.strip()
+        text = raw.text.strip()  # already scrubbed, then cut, by _scrubbed()
         kwargs: dict[str, Any] = {
             "http_status": status,
             "action": action,
-            "description": text[:200],
+            "description": redact_and_cut(text, self._api_key, DESCRIPTION_LIMIT),
         }
         values = {"action": action, "status": status}
         if status == 429:
@@ -430,6 +454,19 @@ def _reply_date(body: object) -> dt.datetime | None:
         except SmsFlyBadReply:
             return None
     return None
+
+
+def _may_hold(value: object, secret: str) -> bool:
+    """False when no string in ``value`` holds ``secret``, found with one search of its
+    JSON text: a reply is almost never an echo, and this is many times quicker than the
+    walk that rebuilds it. (JSON escapes a string character by character, so a string
+    holding the key holds it JSON-escaped in the text, a form :func:`redact_text` knows.)
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):  # odd keys, a cycle, nested too deep
+        return True
+    return redact_text(text, secret) != text
 
 
 def _is_container(value: object) -> bool:

@@ -171,7 +171,8 @@ class SmsFlyBadReply(SmsFlyTransportError):
         body: str | None = None,
     ) -> None:
         super().__init__(message, verdict=Verdict.UNKNOWN, http_status=http_status, action=action)
-        #: The start of the reply body (at most 500 characters), for diagnosis.
+        #: The start of the reply body (at most 500 characters), for diagnosis; the
+        #: client scrubs the API key out of it before cutting it.
         self.body = body
 
 
@@ -180,7 +181,9 @@ class SmsFlyAPIError(SmsFlyError):
 
     :attr:`code` is the API's error code (``"INVRECIPIENT"``...) when the reply carried
     one, :attr:`description` its text, :attr:`http_status` the HTTP status and
-    :attr:`reply` the decoded reply body (``None`` when there was none).
+    :attr:`reply` the decoded reply body (``None`` when there was none). The client
+    scrubs the API key out of all of them; a description taken from a page that is not
+    JSON is its first 200 characters, cut after scrubbing.
     """
 
     default_code = "API_ERROR"

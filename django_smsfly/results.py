@@ -4,6 +4,9 @@ Money is :class:`~decimal.Decimal` (the API sends strings such as ``"0.479"`` an
 its document, numbers); dates are timezone-aware (a date without an offset, as status
 replies give it, is Europe/Kyiv time). A reply that lacks a required field or has one
 of the wrong type raises :class:`~django_smsfly.exceptions.SmsFlyBadReply`.
+
+The client scrubs the API key out of a reply before anything here reads it, so a value
+quoted (and cut) in an error text holds no piece of the key.
 """
 
 from __future__ import annotations
@@ -30,10 +33,22 @@ _ReportT = TypeVar("_ReportT", bound="MessageReport")
 #: SMS-fly's local time, used for dates that arrive without an offset.
 KYIV = ZoneInfo("Europe/Kyiv")
 
+#: How much of a bad value an error text quotes.
+QUOTE_LIMIT = 40
+
 _DATE_RE = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
     r"\s*(?:([+-])(\d{2}):?(\d{2})|Z)?\s*$"
 )
+
+
+def _quoted(value: object) -> str:
+    """The start of a bad value, quoted for an error text.
+
+    The value must already be scrubbed of the key (the client scrubs every reply before
+    it is parsed): cut first, a key across the cut would no longer be found whole.
+    """
+    return repr(str(value)[:QUOTE_LIMIT])
 
 
 def parse_decimal(value: object, what: str) -> Decimal:
@@ -44,9 +59,9 @@ def parse_decimal(value: object, what: str) -> Decimal:
         # str() first: Decimal(0.1) would keep the float's binary noise.
         number = Decimal(str(value).strip())
     except InvalidOperation:
-        raise SmsFlyBadReply(f"{what}: {str(value)[:40]!r} is not a number") from None
+        raise SmsFlyBadReply(f"{what}: {_quoted(value)} is not a number") from None
     if not number.is_finite():
-        raise SmsFlyBadReply(f"{what}: {value!r} is not a finite number")
+        raise SmsFlyBadReply(f"{what}: {_quoted(value)} is not a finite number")
     return number
 
 
@@ -56,7 +71,7 @@ def parse_datetime(value: object, what: str) -> dt.datetime:
         raise SmsFlyBadReply(f"{what}: expected a date string, got {type(value).__name__}")
     match = _DATE_RE.match(value)
     if match is None:
-        raise SmsFlyBadReply(f"{what}: {value[:40]!r} is not a date")
+        raise SmsFlyBadReply(f"{what}: {_quoted(value)} is not a date")
     year, month, day, hour, minute, second, sign, off_h, off_m = match.groups()
     tzinfo: dt.tzinfo
     if sign:
@@ -77,7 +92,7 @@ def parse_datetime(value: object, what: str) -> dt.datetime:
             tzinfo=tzinfo,
         )
     except ValueError:
-        raise SmsFlyBadReply(f"{what}: {value[:40]!r} is not a valid date") from None
+        raise SmsFlyBadReply(f"{what}: {_quoted(value)} is not a valid date") from None
 
 
 def _lenient(parse: Callable[[object, str], _T], value: object, what: str) -> _T | None:

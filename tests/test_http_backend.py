@@ -385,6 +385,20 @@ def test_non_json_replies_keep_the_start_of_the_text(
     assert reply.headers["content-type"] == "text/html"
 
 
+@pytest.mark.parametrize("offset", [470, 480, 490, 496, 499])
+def test_a_key_echoed_across_the_cut_leaves_no_piece_in_the_text(
+    backend_factory: Callable[..., HTTPBackend], mock: responses.RequestsMock, offset: int
+) -> None:
+    # Cut first and scrubbed after, the key's first 500 - offset characters would stay.
+    page = "." * offset + KEY + "." * 500
+    add_reply(mock, 500, body=page, content_type="text/html")
+
+    reply = backend_factory(max_retries=0).send(make_body(READ_ONLY))
+
+    assert reply.text == ("." * offset + "***" + "." * 500)[:500]
+    assert KEY[:4] not in reply.text
+
+
 def test_json_is_decoded_whatever_the_content_type(
     backend: HTTPBackend, mock: responses.RequestsMock
 ) -> None:

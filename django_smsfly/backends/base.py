@@ -15,10 +15,15 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import email.utils
+import functools
+import html
+import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus
 
 #: Actions that only read: repeating one can never change anything on the server.
 READ_ONLY_ACTIONS = frozenset(
@@ -108,11 +113,70 @@ def redact_body(body: Mapping[str, Any]) -> dict[str, Any]:
     return safe
 
 
+#: How much of a reply's text is kept for error messages (characters).
+TEXT_LIMIT = 500
+
+#: The shortest start of the secret that :func:`redact_and_cut` removes from the end of
+#: a text. Shorter endings match ordinary text by chance (one in 62 for one character of
+#: a random key) and tell little: three characters are under 18 bits of a 36-character key.
+MIN_SECRET_PIECE = 4
+
+
 def redact_text(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` replaced by ``***``."""
+    """``text`` with every occurrence of ``secret`` replaced by ``***``.
+
+    Also in the forms a server may echo it in (see :func:`_written_forms`) and in any
+    case: an echo may change it (an error code is upper-cased), and percent-encoding is
+    written ``%2f`` as well as ``%2F``.
+    """
     if secret:
-        text = text.replace(secret, REDACTED)
+        text = _secret_pattern(secret).sub(REDACTED, text)
     return text
+
+
+def redact_and_cut(text: str, secret: str | None, limit: int = TEXT_LIMIT) -> str:
+    """The first ``limit`` characters of ``text``, with ``secret`` scrubbed out first.
+
+    The one way to keep the start of a text that came from a server. Scrubbing must come
+    first: a cut across the secret leaves its start behind, which scrubbing no longer
+    recognises. ``text`` may itself be such a cut, made by code that did not scrub (a
+    backend's :attr:`RawReply.text`), so a result that ends in the first
+    :data:`MIN_SECRET_PIECE` or more characters of the secret loses them too.
+    """
+    text = redact_text(text, secret)[:limit]
+    if secret:
+        for size in range(min(len(secret) - 1, len(text)), MIN_SECRET_PIECE - 1, -1):
+            if text[-size:].casefold() == secret[:size].casefold():
+                return text[:-size]
+    return text
+
+
+def _written_forms(secret: str) -> set[str]:
+    """``secret`` as is and as a server may echo it: percent-encoded (a query string, a
+    form), JSON-escaped (PHP's ``json_encode`` also writes ``/`` as ``\\/``) and
+    HTML-escaped.
+
+    A key of letters, digits and ``-._~`` reads the same in every form, so for such a
+    key this is the key alone; the other forms are here because ``API_KEY`` takes any
+    string. (A JSON reply that decodes is scrubbed after decoding, in its own form.)
+    """
+    in_json = json.dumps(secret)[1:-1]
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        in_json,
+        in_json.replace("/", "\\/"),
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+    }
+
+
+@functools.lru_cache(maxsize=16)
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    # Longest form first, so that a form containing another is replaced whole.
+    forms = sorted(_written_forms(secret), key=len, reverse=True)
+    return re.compile("|".join(re.escape(form) for form in forms), re.IGNORECASE)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -45,9 +45,11 @@ from django.views.decorators.debug import sensitive_variables
 from django_smsfly import __version__
 from django_smsfly.backends.base import (
     READ_ONLY_ACTIONS,
+    TEXT_LIMIT,
     BaseBackend,
     RawReply,
     parse_retry_after,
+    redact_and_cut,
     redact_body,
     redact_text,
 )
@@ -70,9 +72,6 @@ DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
 RETRY_STATUSES_READ_ONLY = frozenset({429, 502, 503, 504})
 #: HTTP statuses after which any request is repeated: a 429 is a refusal, nothing was done.
 RETRY_STATUSES_ANY = frozenset({429})
-
-#: How much of a non-JSON reply is kept for error messages.
-TEXT_LIMIT = 500
 
 _CHUNK_SIZE = 64 * 1024
 _CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
@@ -327,7 +326,7 @@ class HTTPBackend(BaseBackend):
             )
             raise
 
-        reply = _make_reply(response.status_code, response.headers, raw)
+        reply = _make_reply(response.status_code, response.headers, raw, key)
         logger.debug(
             "SMS-fly %s: attempt %d: HTTP %d in %.0f ms, %d bytes",
             action,
@@ -407,7 +406,7 @@ def _may_repeat_after(exc: SmsFlyTransportError, read_only: bool) -> bool:
     return exc.verdict is Verdict.NOT_SENT
 
 
-def _make_reply(status: int, headers: Mapping[str, str], raw: bytes) -> RawReply:
+def _make_reply(status: int, headers: Mapping[str, str], raw: bytes, key: str | None) -> RawReply:
     lower_headers = {name.lower(): value for name, value in headers.items()}
     body: Any = None
     text = ""
@@ -420,8 +419,9 @@ def _make_reply(status: int, headers: Mapping[str, str], raw: bytes) -> RawReply
             body = None
     if body is None and raw:
         encoding = _charset(lower_headers.get("content-type", ""))
-        # Four bytes per character at most: enough bytes for TEXT_LIMIT characters.
-        text = raw[: TEXT_LIMIT * 4].decode(encoding, errors="replace")[:TEXT_LIMIT]
+        # The whole body (at most max_reply_bytes) is decoded and scrubbed before it is
+        # cut: a key echoed across the cut would otherwise leave its start behind.
+        text = redact_and_cut(raw.decode(encoding, errors="replace"), key, TEXT_LIMIT)
     return RawReply(http_status=status, body=body, text=text, headers=lower_headers)
 
 
