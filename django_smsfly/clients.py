@@ -59,6 +59,7 @@ def build_client(
             max_retries=conf.MAX_RETRIES if max_retries is None else max_retries,
             retry_backoff=conf.RETRY_BACKOFF,
             max_retry_wait=conf.MAX_RETRY_WAIT,
+            mask_recipients=conf.MASK_RECIPIENTS,
             **options,
         )
     except TypeError as exc:

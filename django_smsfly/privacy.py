@@ -9,24 +9,12 @@ to search), and the message's own page still shows it to those allowed to view i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from django.core.exceptions import ImproperlyConfigured
 
+from django_smsfly.backends.base import mask_recipient
 from django_smsfly.conf import smsfly_settings
 
-#: Digits shown at each end of a masked number.
-KEEP_START = 6
-KEEP_END = 2
-
-
-def mask_recipient(number: str) -> str:
-    """``380501234567`` → ``380501****67``; short or odd values are masked whole."""
-    text = str(number)
-    if len(text) <= KEEP_START + KEEP_END:
-        return "*" * len(text)
-    return text[:KEEP_START] + "*" * (len(text) - KEEP_START - KEEP_END) + text[-KEEP_END:]
+__all__ = ["display_recipient", "mask_recipient", "masking"]
 
 
 def masking() -> bool:
@@ -41,12 +29,3 @@ def masking() -> bool:
 def display_recipient(number: str) -> str:
     """The number as lists and logs should show it under the current settings."""
     return mask_recipient(number) if masking() else str(number)
-
-
-def mask_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a request body whose ``data.recipient`` is masked, when masking is on."""
-    safe = dict(body)
-    data = safe.get("data")
-    if isinstance(data, Mapping) and masking() and "recipient" in data:
-        safe["data"] = {**data, "recipient": mask_recipient(str(data["recipient"]))}
-    return safe

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 import responses
 
-from django_smsfly.backends.http import HTTPBackend
-from django_smsfly.client import SmsFlyClient
+from django_smsfly.clients import get_client
 from django_smsfly.privacy import display_recipient, mask_recipient
 from tests.conftest import API_KEY, API_URL
 
@@ -30,7 +29,14 @@ def test_display_follows_the_setting(settings: Any) -> None:
 def test_debug_log_masks_the_number_only_when_asked(
     settings: Any, caplog: pytest.LogCaptureFixture, mocked: responses.RequestsMock, masked: bool
 ) -> None:
-    settings.SMSFLY = {**settings.SMSFLY, "MASK_RECIPIENTS": masked}
+    settings.SMSFLY = {
+        **settings.SMSFLY,
+        "MASK_RECIPIENTS": masked,
+        "BACKEND": "django_smsfly.backends.http.HTTPBackend",
+        "API_URL": API_URL,
+        "API_KEY": API_KEY,
+        "SMS_SOURCE": "InfoCenter",
+    }
     mocked.post(
         API_URL,
         json={
@@ -39,7 +45,7 @@ def test_debug_log_masks_the_number_only_when_asked(
             "data": {"messageID": "FAPI1", "sms": {"status": "ACCEPTD", "cost": "0.5"}},
         },
     )
-    client = SmsFlyClient(API_KEY, backend=HTTPBackend(api_url=API_URL), sms_source="InfoCenter")
+    client = get_client()  # the backend takes MASK_RECIPIENTS from the settings
     with caplog.at_level(logging.DEBUG, logger="django_smsfly"):
         client.send_sms("380501234567", "Hi")
     assert API_KEY not in caplog.text

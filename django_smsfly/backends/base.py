@@ -77,6 +77,7 @@ class BaseBackend(abc.ABC):
         max_retries: int = 3,
         retry_backoff: float = 0.5,
         max_retry_wait: float = 30.0,
+        mask_recipients: bool = False,
     ) -> None:
         #: Where requests go (the HTTP backend) or what the sandbox pretends to be.
         self.api_url = api_url
@@ -89,6 +90,8 @@ class BaseBackend(abc.ABC):
         self.retry_backoff = retry_backoff
         #: Cap on a single wait, including a server's ``Retry-After``.
         self.max_retry_wait = max_retry_wait
+        #: Whether log lines show recipients' numbers masked (``MASK_RECIPIENTS``).
+        self.mask_recipients = mask_recipients
 
     @abc.abstractmethod
     def send(self, body: Mapping[str, Any]) -> RawReply:
@@ -102,6 +105,27 @@ class BaseBackend(abc.ABC):
 
 
 REDACTED = "***"
+
+#: Digits shown at each end of a masked number.
+KEEP_START = 6
+KEEP_END = 2
+
+
+def mask_recipient(number: str) -> str:
+    """``380501234567`` → ``380501****67``; short or odd values are masked whole."""
+    text = str(number)
+    if len(text) <= KEEP_START + KEEP_END:
+        return "*" * len(text)
+    return text[:KEEP_START] + "*" * (len(text) - KEEP_START - KEEP_END) + text[-KEEP_END:]
+
+
+def mask_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a request body whose ``data.recipient`` is masked (for log lines)."""
+    safe = dict(body)
+    data = safe.get("data")
+    if isinstance(data, Mapping) and "recipient" in data:
+        safe["data"] = {**data, "recipient": mask_recipient(str(data["recipient"]))}
+    return safe
 
 
 def redact_body(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from django_smsfly.backends.base import (
     TEXT_LIMIT,
     BaseBackend,
     RawReply,
+    mask_body,
     parse_retry_after,
     redact_and_cut,
     redact_body,
@@ -60,7 +61,6 @@ from django_smsfly.exceptions import (
     SmsFlyTransportError,
     Verdict,
 )
-from django_smsfly.privacy import mask_body
 
 logger = logging.getLogger("django_smsfly.http")
 
@@ -152,6 +152,7 @@ class HTTPBackend(BaseBackend):
         pool_size: int = 16,
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         sleep: Callable[[float], None] = time.sleep,
+        mask_recipients: bool = False,
     ) -> None:
         super().__init__(
             api_url=_check_url(api_url),
@@ -160,6 +161,7 @@ class HTTPBackend(BaseBackend):
             max_retries=_check_int("max_retries", max_retries, minimum=0),
             retry_backoff=_check_seconds("retry_backoff", retry_backoff),
             max_retry_wait=_check_seconds("max_retry_wait", max_retry_wait),
+            mask_recipients=bool(mask_recipients),
         )
         #: Keep-alive connections kept per host.
         self.pool_size = _check_int("pool_size", pool_size, minimum=1)
@@ -238,7 +240,7 @@ class HTTPBackend(BaseBackend):
                 "SMS-fly %s: POST %s %s",
                 action,
                 _url_without_userinfo(self.api_url),
-                _loggable(body, key),
+                _loggable(body, key, mask=self.mask_recipients),
             )
 
         attempts = self.max_retries + 1
@@ -444,8 +446,9 @@ def _api_key(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _loggable(body: Mapping[str, Any], key: str | None) -> str:
-    text = json.dumps(mask_body(redact_body(body)), ensure_ascii=False, default=str)
+def _loggable(body: Mapping[str, Any], key: str | None, *, mask: bool) -> str:
+    safe = redact_body(body)
+    text = json.dumps(mask_body(safe) if mask else safe, ensure_ascii=False, default=str)
     # redact_body() removes auth.key; this also catches the key pasted anywhere else.
     return redact_text(text, key)
 
