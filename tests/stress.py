@@ -44,7 +44,7 @@ def run_poller_stress(*, messages: int, pollers: int, polls_per_poller: int) -> 
     from django_smsfly.backends.base import RawReply
     from tests.scripted import SCRIPT, status_reply
 
-    smsfly = {**settings.SMSFLY, "BACKEND": "tests.scripted.ScriptedBackend"}
+    smsfly = {**settings.SMSFLY, "BACKEND": "tests.scripted.ScriptedBackend", "API_KEY": "stress"}
     lock = threading.Lock()
     furthest: dict[tuple[str, str], int] = {}
     moves: Counter[tuple[int, str]] = Counter()

@@ -38,7 +38,7 @@ NUMBER = "380501234567"
 
 @pytest.fixture
 def scripted(settings: Any) -> Iterator[Simulator]:
-    settings.SMSFLY = {**settings.SMSFLY, "BACKEND": SCRIPTED}
+    settings.SMSFLY = {**settings.SMSFLY, "BACKEND": SCRIPTED, "API_KEY": "transitions-key"}
     simulator = get_simulator()
     yield simulator
     SCRIPT.clear()
