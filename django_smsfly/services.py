@@ -213,11 +213,7 @@ def send_message(
     if not defer:
         return sending.send_now(draft)
     taskcompat.get_backend(smsfly_settings.TASK_BACKEND)  # fail before writing
-    prepared = sending.prepare(draft)
-    message = sending.existing(draft)
-    if message is not None:
-        return message
-    message, created = sending.insert(draft, prepared, claimed=False)
+    message, created = sending.write(draft)
     if created:
         enqueue_send([message.pk])
         if not transaction.get_connection().in_atomic_block:
@@ -249,10 +245,7 @@ def queue_message(
         metadata=metadata,
         created_by=created_by,
     )
-    prepared = sending.prepare(draft)
-    message = sending.existing(draft)
-    if message is None:
-        message, _created = sending.insert(draft, prepared, claimed=False)
+    message, _created = sending.write(draft)
     return message
 
 

@@ -155,6 +155,18 @@ def insert(
     return message, True
 
 
+def write(draft: Draft) -> tuple[Message, bool]:
+    """Validate and write a draft as ``queued``; ``(message, created)``.
+
+    With an idempotency key already used, the existing message, ``created=False``.
+    """
+    prepared = prepare(draft)
+    found = existing(draft)
+    if found is not None:
+        return found, False
+    return insert(draft, prepared, claimed=False)
+
+
 # -- sending ------------------------------------------------------------------------------
 
 
