@@ -931,7 +931,7 @@ def test_backend_accepts_the_base_backend_arguments(sim: Simulator) -> None:
 
 def test_unknown_or_bad_options_are_refused(sim: Simulator) -> None:
     with pytest.raises(TypeError, match="colour"):
-        SandboxBackend(simulator=sim, colour="red")  # type: ignore[call-arg]
+        SandboxBackend(simulator=sim, colour="red")
     with pytest.raises(ValueError, match="speed"):
         Simulator(speed=0)
     with pytest.raises(ValueError, match="balance"):
