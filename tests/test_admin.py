@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_smsfly import services
-from django_smsfly.admin import MessagePaginator
+from django_smsfly.admin.changelist import MessagePaginator
 from django_smsfly.backends.sandbox import Fault, get_simulator
 from django_smsfly.models import Message
 

@@ -328,7 +328,7 @@ def test_a_queued_message_has_no_delete_button(operator: Client) -> None:
 def test_an_action_acts_on_a_bounded_number_of_messages(
     operator: Client, sandbox: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("django_smsfly.admin.ACTION_LIMIT", 1)
+    monkeypatch.setattr("django_smsfly.admin.actions.ACTION_LIMIT", 1)
     messages = [services.send_sms(NUMBER, "One"), services.send_sms(NUMBER, "Two")]
     response = run_action(operator, "refresh_statuses", *messages)
     assert status_requests(sandbox) == 0

@@ -15,8 +15,8 @@ from django.contrib.messages import get_messages
 from django.test import Client, override_settings
 from django.urls import resolve, reverse
 
+from django_smsfly.admin.widgets import segment_rules
 from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
-from django_smsfly.forms import segment_rules
 from django_smsfly.models import Message
 from django_smsfly.segments import count_segments
 

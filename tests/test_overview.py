@@ -14,8 +14,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
+from django_smsfly.admin.overview import DayCount, Overview, delivery_overview, render_chart
 from django_smsfly.models import Message
-from django_smsfly.overview import DayCount, Overview, delivery_overview, render_chart
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,13 @@
-"""The admin's compose form: a message to send, checked by the app's own rules.
+"""The compose page, the admin's *add* page: a message to send, checked by the app's rules.
 
-The form collects the recipient, the channels in fallback order and each channel's
-content; :meth:`ComposeForm.clean` hands them to the client's validation (the rules of
-:mod:`django_smsfly.validation`, the same that guard every send) and attaches each
-:class:`~django_smsfly.exceptions.SmsFlyValidationError` to the field it names. A valid
-form can estimate the message's cost and send it.
+:class:`ComposeForm` collects the recipient, the channels in fallback order and each
+channel's content; :meth:`ComposeForm.clean` hands them to the client's validation (the
+rules of :mod:`django_smsfly.validation`, the same that guard every send) and attaches
+each :class:`~django_smsfly.exceptions.SmsFlyValidationError` to the field it names. A
+valid form can estimate the message's cost and send it. :func:`compose_page` draws the
+page and acts on its two buttons; :func:`report_send` tells the operator what became
+of a message sent (or sent again). The live counter under the texts is in
+:mod:`~django_smsfly.admin.widgets`.
 """
 
 from __future__ import annotations
@@ -12,19 +15,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django import forms
+from django.contrib import messages
+from django.contrib.admin import ModelAdmin, helpers
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_smsfly import services, taskcompat
-from django_smsfly.admin_data import SenderNames
+from django_smsfly.admin import lookups, pages
+from django_smsfly.admin.lookups import SenderNames
+from django_smsfly.admin.widgets import CountedTextarea, segment_rules
 from django_smsfly.channels import Channel
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
 from django_smsfly.models import ChannelChoices, Message
-from django_smsfly.segments import GSM7_BASIC, GSM7_EXTENSION, LIMITS, Encoding, Segments
+from django_smsfly.segments import Segments
 from django_smsfly.validation import (
     BUTTON_CAPTION_MAX,
     VIBER_TEXT_MAX,
@@ -81,44 +91,6 @@ def _one_line_break(text: str) -> str:
     # Browsers submit a textarea's line breaks as CR LF; the operator typed one break,
     # and counting it as two would put the SMS counter and the bill at odds.
     return text.replace("\r\n", "\n")
-
-
-class CountedTextarea(forms.Textarea):
-    """A textarea followed by a live counter (filled in by ``django_smsfly/compose.js``)."""
-
-    template_name = "admin/django_smsfly/widgets/counted_textarea.html"
-
-    def __init__(self, counter: str, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__({"rows": 4, "cols": 60, "data-smsfly-counter": counter, **(attrs or {})})
-
-    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
-        context = super().get_context(name, value, attrs)
-        # No maxlength: a browser counts it in UTF-16 units, so it would silently cut a
-        # text with an emoji short of the limit. The counter shows the limit in
-        # characters, as the form and SMS-fly count them, and the form enforces it.
-        context["widget"]["attrs"].pop("maxlength", None)
-        return context
-
-
-def segment_rules() -> dict[str, Any]:
-    """The SMS segment rules of :mod:`django_smsfly.segments`, for the page's counter.
-
-    The script that counts as the operator types reads its alphabets and limits from
-    here, so the browser and the server count by the same rules.
-    """
-    return {
-        "gsm7": "".join(sorted(GSM7_BASIC)),
-        "extension": "".join(sorted(GSM7_EXTENSION)),
-        "limits": {encoding.value: list(limits) for encoding, limits in LIMITS.items()},
-        "encodings": {"gsm7": Encoding.GSM7.value, "ucs2": Encoding.UCS2.value},
-        "viberMax": VIBER_TEXT_MAX,
-        "labels": {
-            "length": str(_("Characters")),
-            "parts": str(_("SMS parts")),
-            "encoding": str(_("Encoding")),
-            "remaining": str(_("Left in this part")),
-        },
-    }
 
 
 @dataclass(frozen=True)
@@ -389,3 +361,86 @@ class ComposeForm(forms.Form):
             created_by=created_by,
             defer=composed.background,
         )
+
+
+# -- the page -------------------------------------------------------------------------------
+
+
+def compose_page(
+    model_admin: ModelAdmin[Any],
+    request: HttpRequest,
+    extra_context: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """The compose page: **Estimate cost** shows the estimate, **Send** sends and goes on
+    to the message's page; a form with errors comes back with them at their fields."""
+    names = lookups.sender_names()
+    estimate = None
+    if request.method == "POST":
+        form = ComposeForm(request.POST, sender_names=names)
+        if form.is_valid():
+            if "_estimate" in request.POST:
+                estimate = form.estimate()
+            else:
+                message = form.send(created_by=request.user)
+                report_send(model_admin, request, message)
+                return redirect(pages.change_url(model_admin, message))
+    else:
+        form = ComposeForm(sender_names=names)
+    # The admin's form helpers take any form with fieldsets; their stubs say ModelForm.
+    any_form = cast(Any, form)
+    adminform = helpers.AdminForm(any_form, cast(Any, form.fieldsets), {}, model_admin=model_admin)
+    return pages.render(
+        model_admin,
+        request,
+        "compose.html",
+        title=gettext("Send a message"),
+        adminform=adminform,
+        form=form,
+        errors=helpers.AdminErrorList(any_form, []),
+        media=model_admin.media + form.media,
+        sender_names=names,
+        estimate=estimate,
+        segment_rules=segment_rules(),
+        **(extra_context or {}),
+    )
+
+
+def report_send(
+    model_admin: ModelAdmin[Any], request: HttpRequest, message: Message, *, again: bool = False
+) -> None:
+    """Tell the operator what became of one message just sent (or sent again)."""
+    values = {"recipient": message.recipient, "error": _error_of(message)}
+    state = message.state
+    if state == Message.State.ACCEPTED:
+        text = (
+            gettext("The message to %(recipient)s was sent again and SMS-fly accepted it.")
+            if again
+            else gettext("The message to %(recipient)s was accepted by SMS-fly.")
+        )
+        model_admin.message_user(request, text % values, messages.SUCCESS)
+    elif state == Message.State.QUEUED and message.retry_at is not None:
+        text = gettext(
+            "SMS-fly could not take the message to %(recipient)s just now (%(error)s); "
+            "it will be tried again automatically."
+        )
+        model_admin.message_user(request, text % values, messages.WARNING)
+    elif state in (Message.State.QUEUED, Message.State.SENDING):
+        text = gettext(
+            "The message to %(recipient)s is queued and will be sent in the background."
+        )
+        model_admin.message_user(request, text % values, messages.SUCCESS)
+    elif state == Message.State.FAILED:
+        text = gettext("SMS-fly refused the message to %(recipient)s: %(error)s")
+        model_admin.message_user(request, text % values, messages.ERROR)
+    else:
+        text = gettext(
+            "It is not known whether SMS-fly received the message to %(recipient)s "
+            "(%(error)s). Check its status before sending it again."
+        )
+        model_admin.message_user(request, text % values, messages.WARNING)
+
+
+def _error_of(message: Message) -> str:
+    if message.error_code and message.error_text:
+        return f"{message.error_code}: {message.error_text}"
+    return message.error_code or message.error_text or gettext("no details")

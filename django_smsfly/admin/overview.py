@@ -4,7 +4,7 @@
 (local days of the site's time zone, one count per outcome) and fills in the days
 without messages; :func:`render_chart` draws the result as an SVG bar chart built
 here on the server, with no script. Both are plain functions, so they can be tested
-and reused outside the admin.
+and reused outside the admin; :func:`overview_page` is the admin's page of them.
 """
 
 from __future__ import annotations
@@ -12,13 +12,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
+from django.contrib.admin import ModelAdmin
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils import formats, timezone
 from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from django_smsfly.admin import pages
 from django_smsfly.models import Message
 from django_smsfly.statuses import DeliveryStatus
 
@@ -29,6 +35,8 @@ DELIVERED = tuple(status.value for status in DeliveryStatus if status.is_success
 FAILED = tuple(
     status.value for status in DeliveryStatus if status.is_final and not status.is_success
 )
+#: The days the admin's overview page covers, today included.
+DAYS = 30
 #: The outcomes, bottom to top in the chart, with their bar colours. The colours are
 #: mid-tones that read on the admin's light and dark themes alike.
 OUTCOME_COLOURS = {"delivered": "#3f9a4f", "failed": "#d1493f", "pending": "#d59a1c"}
@@ -257,3 +265,22 @@ def render_chart(overview: Overview) -> str:
         legend_x += 30 + 8 * len(labels[outcome])
     parts.append("</svg>")
     return "".join(parts)
+
+
+# -- the page -------------------------------------------------------------------------------
+
+
+def overview_page(model_admin: ModelAdmin[Any], request: HttpRequest) -> TemplateResponse:
+    """Messages per day for the last :data:`DAYS` days by outcome, as a chart and a table."""
+    data = delivery_overview(DAYS)
+    return pages.render(
+        model_admin,
+        request,
+        "overview.html",
+        title=_("Delivery overview"),
+        overview=data,
+        # Built by render_chart from numbers, dates and translated labels, every one
+        # escaped there; no stored text goes into it.
+        chart=mark_safe(render_chart(data)),  # noqa: S308
+        days=list(reversed(data.days)),
+    )
