@@ -333,7 +333,7 @@ def test_sending_from_the_admin_reports_and_records_in_ukrainian(operator: Clien
     assert "SMS-fly прийняв повідомлення для 380500000003." in page
     assert "Оновити статус зараз" in page
     # The history reads in Ukrainian too.
-    change = StatusChange.objects.get()
+    change = StatusChange.objects.get(channel="sms")
     assert str(change) == "sms: у черзі → прийнято"
     assert "у черзі → прийнято" in page
 

@@ -209,7 +209,8 @@ def test_an_outcome_that_cannot_be_stored_at_all_is_logged_for_repair(
     # id from the log line repairs it.
     assert message.state == Message.State.SENDING
     monkeypatch.undo()
-    services.recover_stale_sends(now=message.lease_until + records.send_lease())  # type: ignore[operator]
+    assert message.lease_until is not None
+    services.recover_stale_sends(now=message.lease_until + records.send_lease())
     repaired = services.attach_message_id(message.pk, message_id)
     assert repaired.state == Message.State.ACCEPTED
     assert repaired.message_id == message_id

@@ -320,7 +320,8 @@ def test_one_unstorable_reply_never_stops_a_sync_pass(scripted: Simulator) -> No
 
     def send(body: Mapping[str, Any]) -> RawReply:
         if next(sends) == 1:  # the second queued message gets another message's id
-            return _send_reply(taken.message_id or "")(body)
+            answer: RawReply = _send_reply(taken.message_id or "")(body)
+            return answer
         return _passthrough(body)
 
     SCRIPT.on("SENDMESSAGE", send)
