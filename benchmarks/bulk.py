@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.run import RESULTS
-from django_smsfly.backends import sandbox
+from django_smsfly.backends.sandbox import state as sandbox_state
 from django_smsfly.backends.sandbox_server import SandboxServer
 from tests.test_engines import (
     EngineRun,
@@ -134,7 +134,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     rows: int = args.rows
     rate: float = args.rate
     # Every request must stay on record to check for duplicates.
-    sandbox.MAX_RECORDS = max(sandbox.MAX_RECORDS, 2 * rows)
+    sandbox_state.MAX_RECORDS = max(sandbox_state.MAX_RECORDS, 2 * rows)
     workdir = Path(tempfile.mkdtemp(prefix="smsfly-bulk-"))
     numbers = recipients(rows)
     path = write_csv(workdir / "mailing.csv", numbers)
