@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.test import Client
@@ -336,3 +337,59 @@ def test_an_action_acts_on_a_bounded_number_of_messages(
         "An action can act on at most 1 message at once. Select fewer messages, or narrow "
         "the list with its filters."
     ]
+
+
+# -- attach the SMS-fly message id -----------------------------------------------------
+
+
+def test_attach_the_message_id_of_an_unknown_message(operator: Client, sandbox: Simulator) -> None:
+    message = unknown_message(sandbox)
+    real_id = sandbox.messages[-1].message_id  # SMS-fly has it: the reply was lost
+    page = operator.get(url("change", message)).content.decode()
+    assert 'id="smsfly-attach-id"' in page
+    form = operator.get(url("attach_id", message))
+    assert form.status_code == 200
+    assert 'id="smsfly-attach-form"' in form.content.decode()
+    response = operator.post(url("attach_id", message), {"message_id": real_id})
+    assert response.status_code == 302
+    assert response["Location"] == url("change", message)
+    stored = Message.objects.get()
+    assert (stored.state, stored.message_id) == (Message.State.ACCEPTED, real_id)
+    assert stored.last_checked_at is not None  # its status was asked for at once
+    assert send_requests(sandbox) == 1  # nothing was sent again
+    assert flash(response) == [
+        f"The message now has the SMS-fly message id {real_id}; its status is followed "
+        "from now on."
+    ]
+    assert LogEntry.objects.get().get_change_message() == (
+        f"Attached the SMS-fly message id {real_id}."
+    )
+
+
+def test_attaching_an_id_another_message_has_is_a_form_error(
+    operator: Client, sandbox: Simulator
+) -> None:
+    taken = services.send_sms("380671234567", "Other")
+    message = unknown_message(sandbox)
+    response = operator.post(url("attach_id", message), {"message_id": taken.message_id})
+    assert response.status_code == 200
+    assert f"already belongs to message {taken.pk}" in response.content.decode()
+    assert Message.objects.get(pk=message.pk).state == Message.State.UNKNOWN
+
+
+def test_attach_is_offered_only_for_an_unknown_message(
+    operator: Client, sandbox: Simulator
+) -> None:
+    message = failed_message(sandbox)
+    assert 'id="smsfly-attach-id"' not in operator.get(url("change", message)).content.decode()
+    response = operator.post(url("attach_id", message), {"message_id": "FLY-1"})
+    assert response.status_code == 302
+    assert Message.objects.get().state == Message.State.FAILED
+
+
+def test_attach_needs_the_send_permission(sandbox: Simulator) -> None:
+    message = unknown_message(sandbox)
+    browser = staff_with("view_message")
+    response = browser.post(url("attach_id", message), {"message_id": "FLY-1"})
+    assert response.status_code == 403
+    assert Message.objects.get().state == Message.State.UNKNOWN

@@ -31,7 +31,7 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from django_smsfly.admin import compose, lookups, overview, pages
+from django_smsfly.admin import compose, lookups, overview, pages, repair
 from django_smsfly.admin.actions import (
     IN_FLIGHT,
     delete_selected,
@@ -271,6 +271,7 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         context = {
             "smsfly_can_refresh": self.has_refresh_permission(request),
             "smsfly_can_resend": self.has_resend_permission(request),
+            "smsfly_can_attach": self.has_resend_permission(request),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
@@ -297,6 +298,11 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "<path:object_id>/resend/",
                 wrap(self.resend_view),
                 name=f"{prefix}_resend",
+            ),
+            path(
+                "<path:object_id>/attach-id/",
+                wrap(self.attach_view),
+                name=f"{prefix}_attach_id",
             ),
         ]
         return ours + super().get_urls()
@@ -330,6 +336,14 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not self.has_resend_permission(request, message):
             raise PermissionDenied
         return resend_one(self, request, message)
+
+    @transaction.non_atomic_requests
+    def attach_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The message page's "attach the SMS-fly message id" (see :mod:`.repair`)."""
+        message = pages.get_message(self, request, object_id)
+        if not self.has_resend_permission(request, message):
+            raise PermissionDenied
+        return repair.attach_one(self, request, message)
 
     def overview_view(self, request: HttpRequest) -> HttpResponse:
         """Messages per day for the last 30 days by outcome, as a chart and a table."""
