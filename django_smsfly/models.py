@@ -101,6 +101,9 @@ class Message(models.Model):
         _("idempotency key"), max_length=255, unique=True, null=True, blank=True
     )
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    #: Sent with ``sensitive=True``: :attr:`content` holds the text masked (digits and
+    #: words with digits as ``•``); the real text was only ever in the request.
+    sensitive = models.BooleanField(_("sensitive"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
