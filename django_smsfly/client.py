@@ -38,6 +38,8 @@ from django_smsfly.backends.base import (
     TEXT_LIMIT,
     BaseBackend,
     RawReply,
+    concealed,
+    concealing,
     parse_retry_after,
     redact_and_cut,
     redact_text,
@@ -166,9 +168,10 @@ class SmsFlyClient:
             raw = self._scrubbed(self.backend.send(body))
             return self._read_reply(action, raw), _reply_date(raw.body)
         except SmsFlyError as exc:
-            # Texts come from backends and servers; whatever they echo, the key never
-            # leaves in an exception.
-            _scrub_exception(exc, self._api_key)
+            # Texts come from backends and servers; whatever they echo, the key (and a
+            # sensitive message's secrets) never leaves in an exception.
+            for secret in (self._api_key, *concealed()):
+                _scrub_exception(exc, secret)
             raise
 
     def _scrubbed(self, raw: RawReply) -> RawReply:
@@ -179,9 +182,12 @@ class SmsFlyClient:
         stored, shown or logged, and a field quoted or cut later must hold none of it.
         """
         body = raw.body
-        if _may_hold(body, self._api_key):
-            body = _scrub(body, self._api_key)
+        for secret in (self._api_key, *concealed()):
+            if _may_hold(body, secret):
+                body = _scrub(body, secret)
         text = redact_and_cut(raw.text, self._api_key, TEXT_LIMIT)
+        for secret in concealed():
+            text = redact_text(text, secret)
         return dataclasses.replace(raw, body=body, text=text)
 
     def _parse(self, action: str, build: Callable[[], _T]) -> _T:
@@ -356,9 +362,23 @@ class SmsFlyClient:
             data=data,
         )
 
-    def send_prepared(self, message: PreparedMessage) -> SendResult:
-        """Send a message built by :meth:`prepare` (SENDMESSAGE)."""
-        data, date = self._exchange("SENDMESSAGE", message.data)
+    def send_prepared(self, message: PreparedMessage, *, sensitive: bool = False) -> SendResult:
+        """Send a message built by :meth:`prepare` (SENDMESSAGE).
+
+        ``sensitive``: the texts hold a secret (a one-time code). Its words with digits
+        are concealed in every log line, reply and error while the request is made
+        (:func:`~django_smsfly.backends.base.concealing`): only the request carries them.
+        """
+        if sensitive:
+            texts = [
+                block["text"]
+                for block in (message.data.get("sms"), message.data.get("viber"))
+                if isinstance(block, Mapping) and isinstance(block.get("text"), str)
+            ]
+            with concealing(texts):
+                data, date = self._exchange("SENDMESSAGE", message.data)
+        else:
+            data, date = self._exchange("SENDMESSAGE", message.data)
         return self._parse("SENDMESSAGE", lambda: SendResult.from_data(data, date))
 
     def send_message(

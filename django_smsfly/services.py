@@ -21,6 +21,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from django_smsfly import taskcompat
 from django_smsfly.channels import Channel
@@ -46,6 +47,7 @@ from django_smsfly.delivery.sweep import (
     send_due,
 )
 from django_smsfly.delivery.syncing import SyncReport, sync_claimed, sync_statuses
+from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import Message
 from django_smsfly.pricing import CostEstimate, estimate, network_of
 from django_smsfly.results import PriceList
@@ -117,6 +119,7 @@ def send_sms(
     metadata: Mapping[str, Any] | None = None,
     created_by: Any = None,
     defer: bool = False,
+    sensitive: bool = False,
 ) -> Message:
     """Send an SMS and return its :class:`~django_smsfly.models.Message`.
 
@@ -134,6 +137,7 @@ def send_sms(
         metadata=metadata,
         created_by=created_by,
         defer=defer,
+        sensitive=sensitive,
     )
 
 
@@ -153,6 +157,7 @@ def send_viber(
     metadata: Mapping[str, Any] | None = None,
     created_by: Any = None,
     defer: bool = False,
+    sensitive: bool = False,
 ) -> Message:
     """Send a Viber message; ``sms_text`` adds an SMS sent if Viber fails.
 
@@ -176,6 +181,7 @@ def send_viber(
         metadata=metadata,
         created_by=created_by,
         defer=defer,
+        sensitive=sensitive,
     )
 
 
@@ -189,6 +195,7 @@ def send_message(
     metadata: Mapping[str, Any] | None = None,
     created_by: Any = None,
     defer: bool = False,
+    sensitive: bool = False,
 ) -> Message:
     """Send a message over ``channels`` in fallback order and return its record.
 
@@ -200,6 +207,12 @@ def send_message(
     transaction commits (at once outside one). With the frameworks' default immediate
     backend the task runs right then, and the returned message shows its outcome;
     with a worker-based engine it comes back ``queued``.
+
+    With ``sensitive=True`` (a one-time code, a password) the text is kept out of every
+    record: the message, its history, the admin, log lines and errors hold it masked
+    (``Your code: ••••••``), and only the request to SMS-fly carries it. Such a message
+    is sent at once (``defer=True`` is refused) and is never queued for a later try or
+    sent again: a send that fails ends ``failed`` or ``unknown``.
     """
     draft = Draft(
         recipient=recipient,
@@ -209,7 +222,13 @@ def send_message(
         idempotency_key=idempotency_key,
         metadata=metadata,
         created_by=created_by,
+        sensitive=sensitive,
     )
+    if sensitive and defer:
+        raise SmsFlyValidationError(
+            _("a sensitive message is sent at once: its text is not stored for a task"),
+            field="defer",
+        )
     if not defer:
         return sending.send_now(draft)
     taskcompat.get_backend(smsfly_settings.TASK_BACKEND)  # fail before writing

@@ -20,7 +20,9 @@ import html
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus
@@ -221,3 +223,80 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+# -- sensitive texts ------------------------------------------------------------------------
+#
+# A message sent with ``sensitive=True`` (a one-time code) may have its text only in the
+# request body. While such a request is made, the client names its secrets here, and
+# everything that writes a text down — the HTTP backend's log lines, replies and errors
+# the client reads — conceals them. A context variable rather than an argument: every
+# layer between the client and the log line sees it without passing it along, and it
+# belongs to this thread (or task) alone.
+
+#: A word that holds a digit: what a secret in a text looks like (``123456``, ``A7X9``).
+SECRET_WORD = re.compile(r"\w*\d\w*")
+#: What stands for each character of a concealed word.
+MASK = "\u2022"
+
+_concealed: ContextVar[tuple[str, ...]] = ContextVar("django_smsfly_concealed", default=())
+
+
+def mask_text(text: str) -> str:
+    """``Your code: 123456`` → ``Your code: ••••••``: every word holding a digit masked.
+
+    What a sensitive message's record keeps: enough for support to see which message
+    it was, not enough to use it.
+    """
+    return SECRET_WORD.sub(lambda match: MASK * len(match.group()), text)
+
+
+def secret_words(text: str) -> tuple[str, ...]:
+    """The secrets of a sensitive text: its words that hold a digit, else the whole text."""
+    words = tuple(dict.fromkeys(SECRET_WORD.findall(text)))
+    return words or ((text,) if text.strip() else ())
+
+
+@contextmanager
+def concealing(texts: Iterable[str]) -> Iterator[None]:
+    """Conceal the secrets of ``texts`` in everything written down inside the block."""
+    secrets = tuple(word for text in texts for word in secret_words(text))
+    token = _concealed.set(_concealed.get() + secrets)
+    try:
+        yield
+    finally:
+        _concealed.reset(token)
+
+
+def concealed() -> tuple[str, ...]:
+    """The secrets being concealed now (empty outside :func:`concealing`)."""
+    return _concealed.get()
+
+
+def conceal(text: str) -> str:
+    """``text`` with every concealed secret masked (no-op outside :func:`concealing`)."""
+    for secret in concealed():
+        text = text.replace(secret, MASK * len(secret))
+    return text
+
+
+def conceal_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a request body safe to log while secrets are concealed: the message
+    texts masked (and any secret elsewhere, e.g. in a Viber button's caption)."""
+    safe = dict(body)
+    data = safe.get("data")
+    if not concealed() or not isinstance(data, Mapping):
+        return safe
+    safe["data"] = {
+        name: {k: _concealed_value(k, v) for k, v in value.items()}
+        if isinstance(value, Mapping)
+        else value
+        for name, value in data.items()
+    }
+    return safe
+
+
+def _concealed_value(name: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return conceal(mask_text(value) if name == "text" else value)

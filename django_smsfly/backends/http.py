@@ -48,6 +48,7 @@ from django_smsfly.backends.base import (
     TEXT_LIMIT,
     BaseBackend,
     RawReply,
+    conceal_body,
     mask_body,
     parse_retry_after,
     redact_and_cut,
@@ -447,7 +448,7 @@ def _api_key(body: Mapping[str, Any]) -> str | None:
 
 
 def _loggable(body: Mapping[str, Any], key: str | None, *, mask: bool) -> str:
-    safe = redact_body(body)
+    safe = conceal_body(redact_body(body))
     text = json.dumps(mask_body(safe) if mask else safe, ensure_ascii=False, default=str)
     # redact_body() removes auth.key; this also catches the key pasted anywhere else.
     return redact_text(text, key)

@@ -28,12 +28,14 @@ def requeue(message_pk: int, *, allow_unknown: bool = False) -> Message | None:
 
     The same row goes back to ``queued`` and its history keeps the failure. Returns
     ``None`` when the message is not in a state that allows it (accepted, being sent,
-    already queued again by someone else, or unknown without ``allow_unknown``).
+    already queued again by someone else, or unknown without ``allow_unknown``), or is
+    sensitive (its text was not kept).
     """
     states = [Message.State.FAILED]
     if allow_unknown:
         states.append(Message.State.UNKNOWN)
-    message = Message.objects.filter(pk=message_pk, state__in=states).first()
+    # A sensitive message kept only its masked text: sending it again would send that.
+    message = Message.objects.filter(pk=message_pk, state__in=states, sensitive=False).first()
     if message is None:
         return None
     now = timezone.now()

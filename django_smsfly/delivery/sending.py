@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from django_smsfly import signals
+from django_smsfly.backends.base import mask_text
 from django_smsfly.channels import Channel
 from django_smsfly.client import PreparedMessage
 from django_smsfly.clients import get_client
@@ -63,6 +64,22 @@ RATE_LIMITED_MAX_DELAY = 300.0
 LIMITER_DOWN_DELAY = 60.0
 
 
+class SensitiveNotKept(SmsFlyError):
+    """A sensitive message cannot be sent later: its text was never stored."""
+
+    default_code = "SENSITIVE_NOT_KEPT"
+    verdict = Verdict.NOT_SENT
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or _(
+                "A sensitive message is sent at once or not at all: its text was not kept "
+                "for a later try."
+            )
+        )
+
+
 class UnstorableReply(SmsFlyBadReply):
     """SMS-fly's reply holds a value the database cannot store (an unusable message id)."""
 
@@ -80,6 +97,8 @@ class Draft:
     idempotency_key: str | None = None
     metadata: Mapping[str, Any] | None = None
     created_by: Any = None
+    #: The text holds a secret: only the request carries it (see :func:`insert`).
+    sensitive: bool = False
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -119,18 +138,26 @@ def insert(
     ``claimed``: the row is born ``sending`` (attempt 1, request marked) by this caller,
     so no separate claiming UPDATE is needed; the request must leave right after.
     ``refusal``: the row is born ``queued`` with that error and a retry time (nothing
-    was sent, no attempt counted). With an idempotency key another caller already
-    used, theirs is returned with ``created=False``.
+    was sent, no attempt counted) — or ``failed`` for a sensitive message, whose text
+    is not kept for a later try. With an idempotency key another caller already used,
+    theirs is returned with ``created=False``.
+
+    A sensitive draft's row holds its texts masked (``Your code: ••••••``): the real
+    text is only in ``prepared``, which the caller sends at once.
     """
     now = timezone.now()
     created_by = draft.created_by
+    content = {c.value: prepared.data[c.value] for c in prepared.channels}
+    if draft.sensitive:
+        content = {name: _masked(block) for name, block in content.items()}
     message = Message(
         recipient=prepared.recipient,
         channels=",".join(c.value for c in prepared.channels),
-        content={c.value: prepared.data[c.value] for c in prepared.channels},
+        content=content,
         idempotency_key=draft.idempotency_key,
         metadata=dict(draft.metadata or {}),
         created_by=created_by if getattr(created_by, "pk", None) else None,
+        sensitive=draft.sensitive,
     )
     if claimed:
         message.state = Message.State.SENDING
@@ -139,9 +166,13 @@ def insert(
         message.lease_until = now + records.send_lease()
         message.request_started_at = now
     elif refusal is not None:
-        message.retry_at = now + dt.timedelta(seconds=LIMITER_DOWN_DELAY)
         message.error_code = records.db_text(refusal.error_code, 64)
         message.error_text = records.db_text(str(refusal))
+        if draft.sensitive:
+            message.state = Message.State.FAILED
+            message.status = DeliveryStatus.FAILED.value
+        else:
+            message.retry_at = now + dt.timedelta(seconds=LIMITER_DOWN_DELAY)
     if draft.idempotency_key is None:
         # Nothing unique can clash: a plain INSERT, without a savepoint's round trips.
         message.save(force_insert=True)
@@ -197,12 +228,21 @@ def send_now(draft: Draft, *, rate_limit: float | None = None) -> Message:
         send_limiter(rate_limit).acquire()
     except RateLimiterUnavailable as exc:
         limiter_down(exc, "A new message")
-        message, _created = insert(draft, prepared, claimed=False, refusal=exc)
+        message, created = insert(draft, prepared, claimed=False, refusal=exc)
+        if created and message.state == Message.State.FAILED:
+            records.on_commit_signal(signals.message_failed, message, error=exc)
         return message
     message, created = insert(draft, prepared, claimed=True)
     if created:
-        request(message)
+        request(message, prepared)
     return message
+
+
+def _masked(block: Any) -> Any:
+    """A channel block with its text masked, for the record of a sensitive message."""
+    if isinstance(block, Mapping) and isinstance(block.get("text"), str):
+        return {**block, "text": mask_text(block["text"])}
+    return block
 
 
 def claim(message_pk: int) -> Message | None:
@@ -286,24 +326,30 @@ def dispatch_many(message_pks: Iterable[int]) -> DispatchReport:
     return report
 
 
-def request(message: Message) -> None:
+def request(message: Message, prepared: PreparedMessage | None = None) -> None:
     """Call SMS-fly for a message this caller has claimed, and store the outcome.
 
-    Something SMS-fly did never raises here: every reply and every failure becomes the
-    message's outcome. Only a bug of ours (recorded as an unknown outcome first) or a
-    database that stays unreachable is raised.
+    The request is ``prepared`` when the caller has it (a message sent at once), else
+    built from the row. Something SMS-fly did never raises here: every reply and every
+    failure becomes the message's outcome. Only a bug of ours (recorded as an unknown
+    outcome first) or a database that stays unreachable is raised.
     """
-    prepared = PreparedMessage(
-        recipient=message.recipient,
-        channels=tuple(message.channel_list),
-        data={
-            "recipient": message.recipient,
-            "channels": [c.value for c in message.channel_list],
-            **message.content,
-        },
-    )
+    if prepared is None:
+        if message.sensitive:
+            # Only its masked text was kept: there is nothing right to send.
+            record_failure(message, SensitiveNotKept())
+            return
+        prepared = PreparedMessage(
+            recipient=message.recipient,
+            channels=tuple(message.channel_list),
+            data={
+                "recipient": message.recipient,
+                "channels": [c.value for c in message.channel_list],
+                **message.content,
+            },
+        )
     try:
-        result = get_client().send_prepared(prepared)
+        result = get_client().send_prepared(prepared, sensitive=message.sensitive)
     except SmsFlyError as exc:
         record_failure(message, exc)
     except Exception as exc:
@@ -400,17 +446,15 @@ def record_acceptance(message: Message, result: SendResult) -> None:
 
     def write() -> None:
         with transaction.atomic():
-            if Message.objects.filter(
-                pk=message.pk, state=Message.State.SENDING, claim_token=token
-            ).update(**fields):
+            if records.update_claimed(message.pk, token, fields):
                 signal: object = signals.message_sent
             elif _settle_worker_lost(message, fields):
                 signal = None  # message_failed went out when the worker was given up
             else:
                 _report_lost_claim(message, f"accepted as {result.message_id!r}")
                 return
-            ChannelStatus.objects.bulk_create(rows)
-            StatusChange.objects.bulk_create(changes)
+            records.insert_rows(rows)
+            records.insert_rows(changes)
             _apply(message, fields)
             if signal is not None:
                 records.on_commit_signal(signal, message)
@@ -499,8 +543,9 @@ def record_failure(message: Message, exc: BaseException) -> None:
         "updated_at": now,
     }
     rate_limited = isinstance(exc, SmsFlyRateLimited)
-    if rate_limited or (
-        not_sent and transient and message.attempts < smsfly_settings.SEND_MAX_ATTEMPTS
+    if not message.sensitive and (
+        rate_limited
+        or (not_sent and transient and message.attempts < smsfly_settings.SEND_MAX_ATTEMPTS)
     ):
         # Nothing arrived: try again later (after the wait the server asked for). A 429
         # only asks to slow down, so it never fails a message.
@@ -521,10 +566,7 @@ def record_failure(message: Message, exc: BaseException) -> None:
 
     def write() -> None:
         with transaction.atomic():
-            held = Message.objects.filter(
-                pk=message.pk, state=Message.State.SENDING, claim_token=token
-            )
-            if held.update(**fields):
+            if records.update_claimed(message.pk, token, fields):
                 signal: object = signals.message_failed
             elif not_sent and _settle_worker_lost(message, late):
                 # Given up as possibly sent, but SMS-fly refused it: it failed.
@@ -535,12 +577,7 @@ def record_failure(message: Message, exc: BaseException) -> None:
                 return
             new = DeliveryStatus(fields.get("status", old.value))
             if new is not old:
-                StatusChange.objects.create(
-                    message=message,
-                    old_status=old.value,
-                    new_status=new.value,
-                    raw_status=records.db_text(code, 32),
-                )
+                records.insert_rows([records.history(message, None, old, new, raw=code)])
             _apply(message, fields)
             if signal is not None and fields["state"] != Message.State.QUEUED:
                 records.on_commit_signal(signal, message, error=exc)
