@@ -69,9 +69,17 @@ def normalize_recipient(value: object, region: str = "UA") -> str:
     """Return a mobile number as international digits without ``+`` (``380501234567``).
 
     Accepts any written form (``+380 (50) 123-45-67``, ``050 123 4567``,
-    ``380501234567``); a number without a country code is read in ``region``.
-    Raises :class:`SmsFlyValidationError` for anything that is not a valid mobile number.
+    ``380501234567``), an integer, and a phone number object: ``phonenumbers``'
+    ``PhoneNumber`` and django-phonenumber-field's (anything with ``country_code`` and
+    ``national_number``), whatever format it would print in. A number without a
+    country code is read in ``region``. Raises :class:`SmsFlyValidationError` for
+    anything that is not one valid mobile number — a text with two numbers, words around
+    the number or an extension is refused, never cut down to its first number.
     """
+    if _is_number_object(value):
+        number = _copy_number(value)
+        shown = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return _mobile_digits(number, shown)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise SmsFlyValidationError(_("expected a phone number string"), field="recipient")
     text = str(value).strip()
@@ -79,14 +87,55 @@ def normalize_recipient(value: object, region: str = "UA") -> str:
         raise SmsFlyValidationError(_("a recipient is required"), field="recipient")
     if len(text) > 40:
         raise SmsFlyValidationError(_("is not a phone number"), field="recipient")
-    number = _parse_phone(text, region)
+    digits = sum(ch.isdigit() for ch in text)
+    if digits and (not _NUMBER_CHARACTERS.issuperset(text) or digits > 17):
+        # Letters ("call … now", "ext. 9") or separators (";", ",") around the digits,
+        # or digits enough for two numbers: not one number, and never cut to one.
+        raise SmsFlyValidationError(
+            _("%(number)r is not one phone number: give a single number, without words")
+            % {"number": text},
+            field="recipient",
+        )
+    return _mobile_digits(_parse_phone(text, region), text)
+
+
+#: What a written phone number may consist of: digits and the usual punctuation.
+_NUMBER_CHARACTERS = frozenset("0123456789+-()./ \t\u00a0\u2009\u2010\u2011\u2012\u2013")
+
+
+def _is_number_object(value: object) -> bool:
+    return isinstance(value, phonenumbers.PhoneNumber) or (
+        isinstance(getattr(value, "country_code", None), int)
+        and isinstance(getattr(value, "national_number", None), int)
+    )
+
+
+def _copy_number(value: Any) -> phonenumbers.PhoneNumber:
+    """A plain ``phonenumbers.PhoneNumber`` with the object's number (no extension)."""
+    number = phonenumbers.PhoneNumber(
+        country_code=value.country_code,
+        national_number=value.national_number,
+        italian_leading_zero=getattr(value, "italian_leading_zero", None),
+        number_of_leading_zeros=getattr(value, "number_of_leading_zeros", None),
+    )
+    if getattr(value, "extension", None):
+        raise SmsFlyValidationError(
+            _("%(number)r has an extension: a text message needs a mobile number")
+            % {"number": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)},
+            field="recipient",
+        )
+    return number
+
+
+def _mobile_digits(number: phonenumbers.PhoneNumber | None, shown: str) -> str:
+    """``number`` as international digits if it is a valid mobile number."""
     if number is None or not phonenumbers.is_valid_number(number):
         raise SmsFlyValidationError(
-            _("%(number)r is not a valid phone number") % {"number": text}, field="recipient"
+            _("%(number)r is not a valid phone number") % {"number": shown}, field="recipient"
         )
     if phonenumbers.number_type(number) not in _MOBILE_TYPES:
         raise SmsFlyValidationError(
-            _("%(number)r is not a mobile number") % {"number": text}, field="recipient"
+            _("%(number)r is not a mobile number") % {"number": shown}, field="recipient"
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
