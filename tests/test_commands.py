@@ -8,24 +8,32 @@ import json
 import os
 import re
 import signal
-from collections.abc import Callable
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import OperationalError
+from django.db import OperationalError, connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
 from django_smsfly import services
 from django_smsfly.backends.sandbox import TEST_NUMBERS, Fault, Outcome, Simulator, get_simulator
+from django_smsfly.backends.sandbox_server import SandboxServer
 from django_smsfly.management.commands import smsfly_sync
 from django_smsfly.models import Message
+from django_smsfly.ratelimit import RateLimiter, reset_rate_limiters
 
 SANDBOX = "django_smsfly.backends.sandbox.SandboxBackend"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Terminal(io.StringIO):
@@ -409,31 +417,65 @@ def test_csv_resumes_after_a_partial_run(tmp_path: Path) -> None:
     assert Message.objects.count() == 20
 
 
+def interrupt_call(monkeypatch: pytest.MonkeyPatch, name: str, at: int) -> Callable[[], None]:
+    """Make the ``at``-th call of ``services.<name>`` a Ctrl-C; returns the undo."""
+    real = getattr(services, name)
+    calls = 0
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == at:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, name, interrupted)
+    return monkeypatch.undo
+
+
 @pytest.mark.django_db
 def test_csv_resumes_after_an_interruption(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_csv(tmp_path / "list.csv", people())
-    real_send = services.send_message
-    calls = 0
-
-    def interrupted(*args: Any, **kwargs: Any) -> Message:
-        nonlocal calls
-        calls += 1
-        if calls == 7:
-            raise KeyboardInterrupt
-        return real_send(*args, **kwargs)
-
-    monkeypatch.setattr(services, "send_message", interrupted)
+    undo = interrupt_call(monkeypatch, "queue_message", at=7)
     with pytest.raises(CommandError) as caught:
         send_csv(path)
     assert caught.value.returncode == 130
     assert "Interrupted at line 8" in str(caught.value)
     assert sends() == 6
-    monkeypatch.undo()
+    undo()
 
     send_csv(path)
     assert sends() == 20
+    assert sorted(m.recipient for m in get_simulator().messages) == [p[0] for p in people()]
+
+
+@pytest.mark.django_db
+def test_csv_row_left_waiting_for_its_send_slot_is_sent_after_the_queued_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv(tmp_path / "list.csv", people())
+    undo = interrupt_call(monkeypatch, "dispatch", at=7)
+    with pytest.raises(CommandError) as caught:
+        send_csv(path)
+    assert caught.value.returncode == 130
+    undo()
+    [left] = Message.objects.filter(state=Message.State.QUEUED)
+    assert left.metadata["line"] == 8
+
+    # At once, the row is its run's (it might still be waiting for a slot): not sent.
+    out, err = send_csv(path)
+    assert "20 rows: 13 sent, 6 skipped as already sent, 0 queued for a retry, 0 failed." in out
+    assert f"Line 8: in progress elsewhere: {left.recipient}, message {left.pk} (queued)." in out
+    assert "1 row in progress elsewhere" in out
+    assert err == ""
+    assert sends() == 19
+
+    # After QUEUED_GRACE it was left behind: the next run sends it (as smsfly_sync would).
+    Message.objects.filter(pk=left.pk).update(created_at=timezone.now() - dt.timedelta(seconds=61))
+    out, _ = send_csv(path)
+    assert "20 rows: 1 sent, 19 skipped as already sent" in out
     assert sorted(m.recipient for m in get_simulator().messages) == [p[0] for p in people()]
 
 
@@ -475,6 +517,27 @@ def test_csv_stops_when_sms_fly_keeps_failing(tmp_path: Path) -> None:
         send_csv(path)
     assert "5 messages in a row were not accepted" in str(caught.value)
     assert Message.objects.filter(state=Message.State.QUEUED).count() == 5
+
+
+@pytest.mark.django_db
+def test_csv_rate_is_the_rate_of_the_one_send_limiter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--rate paces the sends once, not on top of SEND_RATE_LIMIT's own wait."""
+    waits: list[float] = []
+
+    def acquire(self: RateLimiter) -> float:
+        waits.append(self.rate)
+        return 0.0
+
+    reset_rate_limiters()
+    monkeypatch.setattr(RateLimiter, "acquire", acquire)
+    path = write_csv(tmp_path / "list.csv", people(3))
+    with override_settings(SMSFLY={**settings.SMSFLY, "SEND_RATE_LIMIT": 2}):
+        out, _ = run("smsfly_send", "--csv", path, "--text", "Hi", "--rate", "20")
+    reset_rate_limiters()
+    assert "3 rows: 3 sent" in out
+    assert waits == [20.0, 20.0, 20.0]
 
 
 @pytest.mark.django_db
@@ -881,3 +944,154 @@ def test_max_passes_needs_loop_and_is_not_in_the_help() -> None:
     parser = smsfly_sync.Command().create_parser("manage.py", "smsfly_sync")
     assert "--max-passes" not in parser.format_help()
     assert "--interval" in parser.format_help()
+
+
+# -- smsfly_send: two runs of one file at once ---------------------------------------------
+
+
+def run_side_by_side(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """``work(index)`` in ``count`` threads started together (each with its own database
+    connection, as separate processes would have); their results, or errors, in order."""
+    start = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def worker(index: int) -> None:
+        try:
+            start.wait()
+            results[index] = work(index)
+        except BaseException as exc:
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@pytest.fixture
+def slow_sandbox() -> Iterator[Simulator]:
+    """The sandbox takes 20 ms per request, so that two runs' sends overlap."""
+    simulator = get_simulator()
+    simulator.configure(latency=0.02)
+    yield simulator
+    simulator.configure(latency=0.0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="threads share SQLite's in-memory test database only with table locks",
+)
+def test_two_runs_of_one_file_send_each_row_once_and_report_the_others_rows(
+    tmp_path: Path, slow_sandbox: Simulator
+) -> None:
+    path = write_csv(tmp_path / "list.csv", people(10))
+
+    def one_run(index: int) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            call_command(
+                "smsfly_send", "--csv", path, "--text", "Hi {name}", "--rate", "20", "-v", "2",
+                stdout=out, stderr=err,
+            )  # fmt: skip
+        except CommandError as exc:
+            return exc.returncode, out.getvalue(), err.getvalue() + str(exc)
+        return 0, out.getvalue(), err.getvalue()
+
+    results = run_side_by_side(2, one_run)
+
+    per_recipient = Counter(
+        r.body["data"]["recipient"] for r in slow_sandbox.requests_for("SENDMESSAGE")
+    )
+    assert per_recipient == {number: 1 for number, _name in people(10)}
+    assert Message.objects.filter(state=Message.State.ACCEPTED).count() == 10
+    assert_two_runs_told_the_truth(results, rows=10)
+
+
+def assert_two_runs_told_the_truth(results: list[tuple[int, str, str]], *, rows: int) -> None:
+    """Both runs exit 0 with nothing failed; each accounts for every row, names each row
+    the other run had, and the rows sent add up to the file across the two."""
+    sent = elsewhere = 0
+    for returncode, out, err in results:
+        assert (returncode, err) == (0, ""), out  # nothing failed
+        summary = re.search(
+            rf"{rows} rows: (\d+) sent, (\d+) skipped as already sent, 0 queued", out
+        )
+        assert summary is not None, out
+        moved = re.search(r"(\d+) rows? in progress elsewhere", out)
+        in_progress = int(moved.group(1)) if moved else 0
+        assert int(summary.group(1)) + int(summary.group(2)) + in_progress == rows, out
+        lines = re.findall(r"^Line \d+: in progress elsewhere: ", out, flags=re.MULTILINE)
+        assert len(lines) == in_progress, out  # a line naming each
+        sent += int(summary.group(1))
+        elsewhere += in_progress
+    assert sent == rows
+    assert elsewhere >= 1
+
+
+TWO_RUNS_SETTINGS = """
+from tests.settings import *  # noqa: F403
+
+DATABASES = {{
+    "default": {{
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": {database!r},
+        "OPTIONS": {{"timeout": 30, "transaction_mode": "IMMEDIATE"}},
+    }}
+}}
+INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "django_smsfly"]
+MIDDLEWARE = []
+ROOT_URLCONF = "two_runs_settings"
+urlpatterns = []
+SMSFLY = {{"API_URL": {url!r}, "API_KEY": "two-runs-key", "SMS_SOURCE": "InfoCenter"}}
+"""
+
+
+@pytest.mark.e2e
+def test_two_processes_running_one_file_on_sqlite_send_each_row_once(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "list.csv", people(30))
+    with SandboxServer(latency=0.02) as server:
+        (tmp_path / "two_runs_settings.py").write_text(
+            TWO_RUNS_SETTINGS.format(database=str(tmp_path / "db.sqlite3"), url=server.url),
+            encoding="utf-8",
+        )
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "DJANGO_SETTINGS_MODULE": "two_runs_settings",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        }
+        manage = [sys.executable, "-m", "django"]
+        subprocess.run(  # noqa: S603 - our own interpreter and command
+            [*manage, "migrate", "-v", "0", "--skip-checks"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            timeout=120,
+        )
+        send = [*manage, "smsfly_send", "--skip-checks", "--csv", path, "--text", "Hi {name}"]
+        runs = [
+            subprocess.Popen(  # noqa: S603 - our own interpreter and command
+                [*send, "--rate", "20", "-v", "2"],
+                env=env,
+                cwd=ROOT,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        results = []
+        for process in runs:
+            out, err = process.communicate(timeout=120)
+            results.append((process.returncode, out, err))
+        per_recipient = Counter(
+            r.body["data"]["recipient"]
+            for r in server.simulator.requests_for("SENDMESSAGE")
+            if r.processed
+        )
+    assert per_recipient == {number: 1 for number, _name in people(30)}
+    assert_two_runs_told_the_truth(results, rows=30)
