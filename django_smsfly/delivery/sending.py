@@ -453,7 +453,7 @@ def record_acceptance(message: Message, result: SendResult) -> None:
             else:
                 _report_lost_claim(message, f"accepted as {result.message_id!r}")
                 return
-            records.insert_rows(rows)
+            ChannelStatus.objects.bulk_create(rows)
             records.insert_rows(changes)
             _apply(message, fields)
             if signal is not None:
