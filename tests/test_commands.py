@@ -822,7 +822,7 @@ def test_ctrl_c_outside_a_loop_is_exit_status_130(monkeypatch: pytest.MonkeyPatc
     def interrupted(**kwargs: Any) -> services.SyncReport:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(services, "sync_statuses", interrupted)
+    monkeypatch.setattr(services, "run_sync_pass", interrupted)
     assert fails("smsfly_sync", returncode=130) == "Interrupted."
 
 
@@ -874,7 +874,7 @@ def test_sync_loop_follows_a_message_until_it_is_delivered(
     assert lines[4] == "Stopped after 4 runs. Total: checked 4, changed 3, final 1, errors 0"
     message.refresh_from_db()
     assert message.status == "delivered"
-    assert list(message.history.values_list("new_status", flat=True)) == [
+    assert list(message.history.filter(channel="sms").values_list("new_status", flat=True)) == [
         "accepted",
         "in_progress",
         "sent",
@@ -889,7 +889,7 @@ def test_sync_loop_reports_a_failing_run_and_goes_on(
     message = services.send_sms("380501234567", "Hi")
     sandbox.advance(10)
     make_due()
-    real_sync = services.sync_statuses
+    real_sync = services.run_sync_pass
     calls = 0
 
     def locked_once(**kwargs: Any) -> services.SyncReport:
@@ -899,7 +899,7 @@ def test_sync_loop_reports_a_failing_run_and_goes_on(
             raise OperationalError("database is locked")
         return real_sync(**kwargs)
 
-    monkeypatch.setattr(services, "sync_statuses", locked_once)
+    monkeypatch.setattr(services, "run_sync_pass", locked_once)
     sandbox_time(monkeypatch, sandbox)
     out, err = sync("--loop", "--interval", "1", "--max-passes", "2")
     assert re.fullmatch(
@@ -921,7 +921,7 @@ def test_sync_loop_with_max_passes_fails_when_every_run_failed(
     def broken(**kwargs: Any) -> services.SyncReport:
         raise OperationalError("no such table: django_smsfly_message")
 
-    monkeypatch.setattr(services, "sync_statuses", broken)
+    monkeypatch.setattr(services, "run_sync_pass", broken)
     sandbox_time(monkeypatch, sandbox)
     with pytest.raises(CommandError) as caught:
         sync("--loop", "--interval", "1", "--max-passes", "3")
@@ -934,7 +934,7 @@ def test_sync_loop_stops_at_a_configuration_error(monkeypatch: pytest.MonkeyPatc
     def misconfigured(**kwargs: Any) -> services.SyncReport:
         raise ImproperlyConfigured("settings.SMSFLY must be a dict, not str.")
 
-    monkeypatch.setattr(services, "sync_statuses", misconfigured)
+    monkeypatch.setattr(services, "run_sync_pass", misconfigured)
     error = fails("smsfly_sync", "--loop", "--interval", "1")
     assert error == "Configuration error: settings.SMSFLY must be a dict, not str."
 
