@@ -154,8 +154,9 @@ class SmsFlyClient:
 
     # Every frame from here down (backend, requests, urllib3) holds the key in a local:
     # Django's error pages and error e-mails show frame variables, and this hides all
-    # of them in every frame under this call.
-    @method_decorator(sensitive_variables())
+    # of them in every frame under this call. Applied to the function itself, not
+    # through method_decorator, which would build a new wrapper on every call.
+    @sensitive_variables()
     def _exchange(
         self, action: str, data: Mapping[str, Any] | None = None
     ) -> tuple[dict[str, Any], dt.datetime | None]:

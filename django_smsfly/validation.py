@@ -79,7 +79,7 @@ def normalize_recipient(value: object, region: str = "UA") -> str:
     if _is_number_object(value):
         number = _copy_number(value)
         shown = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        return _mobile_digits(number, shown)
+        return _mobile_digits(number if phonenumbers.is_valid_number(number) else None, shown)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise SmsFlyValidationError(_("expected a phone number string"), field="recipient")
     text = str(value).strip()
@@ -128,8 +128,11 @@ def _copy_number(value: Any) -> phonenumbers.PhoneNumber:
 
 
 def _mobile_digits(number: phonenumbers.PhoneNumber | None, shown: str) -> str:
-    """``number`` as international digits if it is a valid mobile number."""
-    if number is None or not phonenumbers.is_valid_number(number):
+    """A valid ``number`` as international digits if it is a mobile number.
+
+    ``None`` stands for a number that is not valid (checked once, by the caller).
+    """
+    if number is None:
         raise SmsFlyValidationError(
             _("%(number)r is not a valid phone number") % {"number": shown}, field="recipient"
         )
@@ -141,6 +144,7 @@ def _mobile_digits(number: phonenumbers.PhoneNumber | None, shown: str) -> str:
 
 
 def _parse_phone(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    """The first valid reading of ``text`` (national, then international), or ``None``."""
     candidates = [text]
     digits = "".join(ch for ch in text if ch.isdigit())
     # "380501234567" (the API's own form) and "00380..." carry their country code but
