@@ -19,9 +19,14 @@ differs between runs comes from the environment:
     rate limit, and ``SMSFLY_ENGINE_CACHE_PREFIX`` keeps one run's keys apart.
 ``SMSFLY_ENGINE_AMQP`` / ``SMSFLY_ENGINE_CELERY_QUEUE``
     Celery's broker (default RabbitMQ as guest on 127.0.0.1) and a queue for this run.
+``SMSFLY_ENGINE_PROCESS``
+    The name the process gives its PostgreSQL connections (``application_name``): each
+    worker's own.
 ``SMSFLY_ENGINE_RATE``, ``SMSFLY_ENGINE_LEASE``, ``SMSFLY_ENGINE_GRACE``
     ``SMSFLY["SEND_RATE_LIMIT"]`` (per second, for every worker together through the
-    Redis cache; unset: no limit), ``SEND_LEASE`` and ``QUEUED_GRACE`` (seconds).
+    Redis cache; unset: no limit), ``SEND_LEASE`` and ``QUEUED_GRACE`` (seconds). With
+    a lease, ``TIMEOUT`` is (0.5, 2) seconds and ``MAX_RETRIES`` 0, so that a send fits
+    in a lease of 4 seconds.
 """
 
 from __future__ import annotations
@@ -56,6 +61,11 @@ INSTALLED_APPS = [
 DATABASES: dict[str, Any] = {
     "default": dj_database_url.parse(f"{_PG}/{_env('SMSFLY_ENGINE_DB', 'smsfly_engines')}")
 }
+# Each process names its connections, so that a test can tell a worker's apart (and
+# cut them) in pg_stat_activity.
+DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = _env(
+    "SMSFLY_ENGINE_PROCESS", "smsfly-engines"
+)
 
 CACHES: dict[str, Any] = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -133,6 +143,10 @@ if _rate is not None:
 _lease = _seconds("SMSFLY_ENGINE_LEASE")
 if _lease is not None:
     _smsfly["SEND_LEASE"] = _lease
+    # A lease of seconds needs a send that surely ends within it (smsfly.E008): the
+    # sandbox on 127.0.0.1 answers in milliseconds, and nothing is repeated.
+    _smsfly["TIMEOUT"] = (0.5, 2.0)
+    _smsfly["MAX_RETRIES"] = 0
 _grace = _seconds("SMSFLY_ENGINE_GRACE")
 if _grace is not None:
     _smsfly["QUEUED_GRACE"] = _grace
