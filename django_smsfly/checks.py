@@ -12,6 +12,7 @@ One function per concern; :class:`~django_smsfly.apps.SmsFlyConfig` registers ea
 ``smsfly.E006``    ``RATE_LIMIT_CACHE`` names no cache in ``settings.CACHES``
 ``smsfly.E007``    ``TASK_BACKEND`` names no backend in ``settings.TASKS``
 ``smsfly.E008``    ``SEND_LEASE`` is not longer than the longest send
+``smsfly.E009``    ``VERIFICATION`` lets a code be guessed (over 1 % a day)
 ``smsfly.W001``    a backend that reaches no phones is used while ``DEBUG`` is off
 ``smsfly.W002``    ``RATE_LIMIT_CACHE`` is a cache each process keeps for itself
 =================  =========================================================
@@ -240,6 +241,57 @@ def check_send_lease(app_configs: Any = None, **kwargs: Any) -> Messages:
     ]
 
 
+#: The most a one-time code may be guessed, as a chance a day for one number and
+#: purpose, before ``smsfly.E009`` reports the ``VERIFICATION`` limits.
+GUESS_CHANCE_LIMIT = 0.01
+
+
+def guess_chance_per_day(verification: dict[str, Any]) -> float | None:
+    """The chance that someone guesses a code for one number and purpose in a day.
+
+    They try every attempt (``MAX_ATTEMPTS``) of every code the limits let them have
+    sent in a day, each a 1 in ``10 ** CODE_LENGTH`` guess. ``None`` when no limit
+    bounds the codes a number can get: the chance grows without end.
+    """
+    bounds: list[int] = []
+    if verification["MAX_PER_RECIPIENT_PER_HOUR"]:
+        bounds.append(24 * verification["MAX_PER_RECIPIENT_PER_HOUR"])
+    if verification["RESEND_COOLDOWN"]:  # per number and purpose: the case guessed
+        bounds.append(math.ceil(86400 / verification["RESEND_COOLDOWN"]))
+    if verification["MAX_PER_DAY"]:
+        bounds.append(verification["MAX_PER_DAY"])
+    if not bounds:
+        return None
+    guesses = min(bounds) * verification["MAX_ATTEMPTS"]
+    return min(1.0, float(guesses / 10 ** verification["CODE_LENGTH"]))
+
+
+def check_verification_guessing(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """``smsfly.E009``: the ``VERIFICATION`` limits keep a code from being guessed."""
+    conf = _values()
+    if conf is None:
+        return []
+    chance = guess_chance_per_day(conf["VERIFICATION"])
+    if chance is not None and chance <= GUESS_CHANCE_LIMIT:
+        return []
+    how_likely = (
+        "as often as one likes (no limit bounds the codes a number can get)"
+        if chance is None
+        else f"with a {chance:.1%} chance a day for one number"
+    )
+    return [
+        checks.Error(
+            f"SMSFLY['VERIFICATION'] lets one-time codes be guessed {how_likely}: every "
+            "wrong try (MAX_ATTEMPTS) of every code the limits allow is a guess of 1 in "
+            "10 ** CODE_LENGTH.",
+            hint="Keep the chance at 1 % a day or below: raise CODE_LENGTH, or lower "
+            "MAX_ATTEMPTS or MAX_PER_RECIPIENT_PER_HOUR, or set RESEND_COOLDOWN or "
+            "MAX_PER_DAY (see the One-time codes page of django-smsfly's documentation).",
+            id="smsfly.E009",
+        )
+    ]
+
+
 #: Every check of the app, each registered once by the app's ``ready()``.
 SMSFLY_CHECKS: tuple[Callable[..., Messages], ...] = (
     check_settings_are_valid,
@@ -251,6 +303,7 @@ SMSFLY_CHECKS: tuple[Callable[..., Messages], ...] = (
     check_rate_limit_cache,
     check_task_backend,
     check_send_lease,
+    check_verification_guessing,
 )
 
 

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import threading
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
 from django_smsfly.backends.base import BaseBackend
@@ -37,6 +40,35 @@ SANDBOX_BACKEND = "django_smsfly.backends.sandbox.SandboxBackend"
 #: Hosts SMS-fly serves the API from.
 API_URL_UA = "https://sms-fly.ua/api/v2/api.php"
 API_URL_PL = "https://sms-fly.pl/api/v2/api.php"
+
+#: ``SMSFLY["VERIFICATION"]``: one-time codes (:mod:`django_smsfly.verification`). A
+#: site's dict is merged over these key by key. Documented in docs/settings.rst.
+VERIFICATION_DEFAULTS: dict[str, Any] = {
+    # Digits in a code, and seconds it can be used for.
+    "CODE_LENGTH": 6,
+    "TTL": 300,
+    # Wrong tries that make a code unusable (the right one fails too after them).
+    "MAX_ATTEMPTS": 5,
+    # Seconds before another code may go to the same number for the same purpose.
+    "RESEND_COOLDOWN": 60,
+    # Codes in any rolling hour to one number (every purpose), and from one client
+    # address (an IPv6 client by its /64 network); None: no limit.
+    "MAX_PER_RECIPIENT_PER_HOUR": 5,
+    "MAX_PER_IP_PER_HOUR": 20,
+    # Codes a day for the whole site, and their estimated cost a day; None: no limit.
+    "MAX_PER_DAY": None,
+    "DAILY_SPEND_LIMIT": None,
+    # Countries (ISO 3166 codes) codes are sent to; None: DEFAULT_REGION only.
+    "ALLOWED_REGIONS": None,
+    # The text, with %(code)s and optionally %(site)s and %(minutes)s; None: the
+    # built-in translated text.
+    "TEXT": None,
+    # The site's name in the text; None: django.contrib.sites' name, else "our site".
+    "SITE_NAME": None,
+    # Proxies in front of the site that append to IP_HEADER; 0: REMOTE_ADDR only.
+    "TRUSTED_PROXIES": 0,
+    "IP_HEADER": "X-Forwarded-For",
+}
 
 #: Every setting and its default. Documented in docs/settings.rst.
 DEFAULTS: dict[str, Any] = {
@@ -87,6 +119,8 @@ DEFAULTS: dict[str, Any] = {
     "MASK_RECIPIENTS": False,
     # The admin's balance panel warns when a balance is below this (None: never).
     "BALANCE_WARNING": Decimal("100"),
+    # One-time codes: see VERIFICATION_DEFAULTS.
+    "VERIFICATION": VERIFICATION_DEFAULTS,
 }
 
 
@@ -207,6 +241,121 @@ def _mapping(name: str, value: Any) -> Mapping[str, Any]:
     return value
 
 
+# -- SMSFLY["VERIFICATION"] ----------------------------------------------------------------
+
+
+def _between(minimum: float, maximum: float) -> Validator:
+    """A finite number from ``minimum`` to ``maximum``, as a float."""
+
+    def validate(name: str, value: Any) -> float:
+        number = _finite(name, value)
+        if not minimum <= number <= maximum:
+            raise ImproperlyConfigured(
+                f"{_key(name)} must be from {minimum:g} to {maximum:g}, not {value!r}."
+            )
+        return number
+
+    return validate
+
+
+def _integer_between(minimum: int, maximum: int) -> Validator:
+    """An int (not a bool) from ``minimum`` to ``maximum``."""
+
+    def validate(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ImproperlyConfigured(f"{_key(name)} must be an integer, not {value!r}.")
+        if not minimum <= value <= maximum:
+            raise ImproperlyConfigured(
+                f"{_key(name)} must be from {minimum} to {maximum}, not {value!r}."
+            )
+        return value
+
+    return validate
+
+
+def _regions(name: str, value: Any) -> tuple[str, ...] | None:
+    """None, or a non-empty list of regions phone numbers are known for, upper-cased."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise ImproperlyConfigured(f"{_key(name)} must be a list of country codes.")
+    regions = tuple(dict.fromkeys(_region(name, region) for region in sorted(value, key=str)))
+    if not regions:
+        raise ImproperlyConfigured(
+            f"{_key(name)} must name at least one country (None: DEFAULT_REGION only)."
+        )
+    unknown = [region for region in regions if region not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{_key(name)}: {', '.join(map(repr, unknown))} is not a region phone numbers "
+            "are known for; use two-letter ISO 3166 codes such as 'UA' or 'PL'."
+        )
+    return regions
+
+
+#: What a code's text may hold: its values, and %% for a percent sign.
+_PLACEHOLDER = re.compile(r"%%|%\((?:code|site|minutes)\)s")
+#: A code, a site's name and a lifetime to try a text with.
+_SAMPLE_CODE = "\x00CODE\x00"
+_SAMPLE = {"code": _SAMPLE_CODE, "site": "example.com", "minutes": 5}
+
+
+def _code_text(name: str, value: Any) -> str | Promise | None:
+    """None, or a text (a lazy translation too: kept lazy) that shows ``%(code)s``."""
+    if value is None:
+        return None
+    if not isinstance(value, str | Promise):
+        raise ImproperlyConfigured(f"{_key(name)} must be a string.")
+    template = str(value)
+    # A lone "%" would format the whole dict of values ("100% sure" reads "% s").
+    if "%" in _PLACEHOLDER.sub("", template):
+        raise ImproperlyConfigured(
+            f"{_key(name)} can use only %(code)s, %(site)s and %(minutes)s, "
+            "with %% for a percent sign."
+        )
+    text = template % _SAMPLE
+    if _SAMPLE_CODE not in text:
+        raise ImproperlyConfigured(f"{_key(name)} must contain %(code)s.")
+    return value
+
+
+def _header(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or not value.isascii():
+        raise ImproperlyConfigured(f"{_key(name)} must be an HTTP header name.")
+    return value.strip()
+
+
+#: How every key of ``SMSFLY["VERIFICATION"]`` is checked, in the order of
+#: :data:`VERIFICATION_DEFAULTS`.
+VERIFICATION_VALIDATORS: dict[str, Validator] = {
+    "CODE_LENGTH": _integer_between(4, 10),
+    "TTL": _between(10, 86400),
+    "MAX_ATTEMPTS": _integer_between(1, 100),
+    "RESEND_COOLDOWN": _between(0, 86400),
+    "MAX_PER_RECIPIENT_PER_HOUR": _optional(_integer(1)),
+    "MAX_PER_IP_PER_HOUR": _optional(_integer(1)),
+    "MAX_PER_DAY": _optional(_integer(1)),
+    "DAILY_SPEND_LIMIT": _optional(_decimal),
+    "ALLOWED_REGIONS": _regions,
+    "TEXT": _code_text,
+    "SITE_NAME": _optional(_string),
+    "TRUSTED_PROXIES": _integer_between(0, 20),
+    "IP_HEADER": _header,
+}
+
+
+def _verification(name: str, value: Any) -> dict[str, Any]:
+    """A dict of known keys merged over :data:`VERIFICATION_DEFAULTS`, each validated."""
+    user = _mapping(name, value)
+    _refuse_unknown(user, VERIFICATION_DEFAULTS, where=_key(name))
+    values = {**VERIFICATION_DEFAULTS, **user}
+    # "VERIFICATION']['TTL" makes _key() name the inner key: SMSFLY['VERIFICATION']['TTL'].
+    return {
+        key: validate(f"{name}']['{key}", values[key])
+        for key, validate in VERIFICATION_VALIDATORS.items()
+    }
+
+
 #: How every setting is checked, in the order of :data:`DEFAULTS`.
 VALIDATORS: dict[str, Validator] = {
     "API_KEY": _optional(_string),
@@ -232,6 +381,7 @@ VALIDATORS: dict[str, Validator] = {
     "TASK_BACKEND": _alias,
     "MASK_RECIPIENTS": _bool,
     "BALANCE_WARNING": _optional(_decimal),
+    "VERIFICATION": _verification,
 }
 
 
@@ -314,17 +464,21 @@ class SmsFlySettings:
         return f"<SmsFlySettings {values!r}>"
 
 
-def _refuse_unknown(user: Mapping[Any, Any]) -> None:
-    unknown = sorted(set(user) - set(DEFAULTS), key=str)
+def _refuse_unknown(
+    user: Mapping[Any, Any],
+    known: Mapping[str, Any] = DEFAULTS,
+    *,
+    where: str = f"settings.{SETTING_NAME}",
+) -> None:
+    unknown = sorted(set(user) - set(known), key=str)
     if not unknown:
         return
     hints = []
     for name in unknown:
-        close = difflib.get_close_matches(str(name).upper(), DEFAULTS, n=1)
+        close = difflib.get_close_matches(str(name).upper(), known, n=1)
         hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     raise ImproperlyConfigured(
-        f"Unknown key(s) in settings.{SETTING_NAME}: {', '.join(hints)}. "
-        f"Known keys: {', '.join(DEFAULTS)}."
+        f"Unknown key(s) in {where}: {', '.join(hints)}. Known keys: {', '.join(known)}."
     )
 
 

@@ -10,9 +10,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_smsfly.channels import Channel
+from django_smsfly.conf import smsfly_settings
+from django_smsfly.privacy import display_recipient
 from django_smsfly.statuses import DeliveryStatus
 
 
@@ -236,3 +239,113 @@ class StatusChange(models.Model):
         where = self.channel or str(_("message"))
         # The statuses' labels, so the history reads in the operator's language.
         return f"{where}: {self.get_old_status_display()} → {self.get_new_status_display()}"
+
+
+class Verification(models.Model):
+    """A one-time code sent to a number (:mod:`django_smsfly.verification`), or a request
+    for one that a limit refused.
+
+    The code itself is never stored: only :attr:`code_hash`, an HMAC-SHA256 of it keyed
+    with the site's ``SECRET_KEY`` and bound to the number and purpose. A refused
+    request has a :attr:`refusal` and no code at all; it is kept for the operator's
+    fraud guard page and counts against no limit.
+    """
+
+    class Refusal(models.TextChoices):
+        """Why no code was sent (empty for a code that was)."""
+
+        #: Another code went to the number for this purpose a moment ago.
+        COOLDOWN = "cooldown", _("asked again too soon")
+        #: ``MAX_PER_RECIPIENT_PER_HOUR``.
+        RECIPIENT = "recipient", _("too many for the number")
+        #: ``MAX_PER_IP_PER_HOUR``.
+        IP = "ip", _("too many from the address")
+        #: ``MAX_PER_DAY``.
+        DAILY = "daily", _("daily limit reached")
+        #: ``DAILY_SPEND_LIMIT``.
+        SPEND = "spend", _("daily spend limit reached")
+        #: The number is in a country outside ``ALLOWED_REGIONS``.
+        REGION = "region", _("country not allowed")
+
+    #: International digits without +.
+    recipient = models.CharField(_("recipient"), max_length=20)
+    #: The number's country (ISO 3166), as phone numbers tell it.
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    purpose = models.CharField(_("purpose"), max_length=64, default="verify")
+    #: HMAC-SHA256 (hex) of the code; empty for a refused request.
+    code_hash = models.CharField(_("code hash"), max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    #: When the code stops working; ``None`` for a refused request.
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    #: Tries of the code so far, right or wrong.
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    #: When the right code was given: a code is used once.
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+    #: The message that carried the code (its text is kept masked there).
+    message = models.ForeignKey(
+        Message,
+        verbose_name=_("message"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="verifications",
+    )
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    #: What the per-address limit counts: the IPv4 address, or the IPv6 /64 network.
+    client_network = models.CharField(_("client network"), max_length=49, blank=True)
+    refusal = models.CharField(
+        _("refused because"), max_length=16, choices=Refusal.choices, blank=True
+    )
+    #: The estimated cost counted against ``DAILY_SPEND_LIMIT`` (when one is set).
+    cost = models.DecimalField(
+        _("estimated cost"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("verification")
+        verbose_name_plural = _("verifications")
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(
+                fields=["recipient", "purpose", "-created_at"], name="smsfly_verif_lookup"
+            ),
+            models.Index(fields=["recipient", "created_at"], name="smsfly_verif_recipient"),
+            models.Index(fields=["client_network", "created_at"], name="smsfly_verif_network"),
+            models.Index(fields=["created_at"], name="smsfly_verif_created"),
+        ]
+
+    def __str__(self) -> str:
+        # Masked as in lists: the admin's list shows it in its checkboxes' labels.
+        return f"{self.purpose} · {display_recipient(self.recipient)}: {self.outcome_label}"
+
+    @property
+    def outcome(self) -> str:
+        """``refused``, ``not_sent`` (the message failed), ``verified``, ``locked`` (no
+        tries left), ``expired`` or ``waiting`` (the code can still be used)."""
+        if self.refusal:
+            return "refused"
+        if self.verified_at is not None:
+            return "verified"
+        if self.message is not None and self.message.state == Message.State.FAILED:
+            return "not_sent"
+        if self.attempts >= smsfly_settings.VERIFICATION["MAX_ATTEMPTS"]:
+            return "locked"
+        if self.expires_at is None or self.expires_at <= timezone.now():
+            return "expired"
+        return "waiting"
+
+    @property
+    def outcome_label(self) -> str:
+        """:attr:`outcome` in words, with the reason of a refusal."""
+        labels = {
+            "refused": _("refused: %(reason)s"),
+            "not_sent": _("not sent"),
+            "verified": _("verified"),
+            "locked": _("no tries left"),
+            "expired": _("expired"),
+            "waiting": _("waiting"),
+        }
+        label = str(labels[self.outcome])
+        if self.refusal:
+            return label % {"reason": self.get_refusal_display()}
+        return label

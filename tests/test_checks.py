@@ -147,6 +147,41 @@ def test_a_slow_send_rate_counts_against_the_lease() -> None:
     assert ids({**smsfly, "SEND_RATE_LIMIT": 0.5}) == ["smsfly.E008"]
 
 
+# -- one-time codes ------------------------------------------------------------------------
+
+
+def test_the_default_verification_limits_keep_codes_from_being_guessed() -> None:
+    assert ids({"API_KEY": "k", "VERIFICATION": {}}) == []
+
+
+@pytest.mark.parametrize(
+    ("verification", "expected"),
+    [
+        ({"CODE_LENGTH": 4}, ["smsfly.E009"]),  # 5 tries x 120 codes a day: 6 % a day
+        ({"CODE_LENGTH": 5}, []),  # 0.6 % a day
+        ({"MAX_PER_RECIPIENT_PER_HOUR": None, "RESEND_COOLDOWN": 0}, ["smsfly.E009"]),
+        ({"MAX_PER_RECIPIENT_PER_HOUR": None, "RESEND_COOLDOWN": 0, "MAX_PER_DAY": 500}, []),
+    ],
+)
+def test_verification_limits_that_let_codes_be_guessed(
+    verification: dict[str, Any], expected: list[str]
+) -> None:
+    assert ids({"API_KEY": "k", "VERIFICATION": verification}) == expected
+
+
+def test_a_short_code_passes_with_limits_tight_enough() -> None:
+    tight = {"CODE_LENGTH": 4, "MAX_ATTEMPTS": 3, "MAX_PER_RECIPIENT_PER_HOUR": 1}
+    assert ids({"API_KEY": "k", "VERIFICATION": tight}) == []  # 3 x 24 / 10**4 = 0.72 %
+    assert ids({"API_KEY": "k", "VERIFICATION": {**tight, "MAX_ATTEMPTS": 5}}) == ["smsfly.E009"]
+
+
+def test_the_guessing_hint_names_the_settings_to_change() -> None:
+    with override_settings(SMSFLY={"API_KEY": "k", "VERIFICATION": {"CODE_LENGTH": 4}}):
+        [error] = checks.run_checks(tags=["django_smsfly"])
+    assert "6.0% chance a day" in error.msg
+    assert "CODE_LENGTH" in (error.hint or "")
+
+
 # -- registration -----------------------------------------------------------------------
 
 

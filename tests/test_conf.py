@@ -283,3 +283,82 @@ def test_longest_send_covers_what_the_http_backend_really_waits_on_http_429() ->
     request_time = attempts * sum(conf["TIMEOUT"])
     assert sum(waits) == 3 * 7
     assert request_time + sum(waits) + SLOT_WAIT_MARGIN == longest_send_seconds(conf)
+
+
+# -- SMSFLY["VERIFICATION"] ---------------------------------------------------------------------
+
+
+def test_verification_defaults() -> None:
+    with override_settings(SMSFLY={}):
+        values = smsfly_settings.VERIFICATION
+    assert values["CODE_LENGTH"] == 6
+    assert values["TTL"] == 300
+    assert values["MAX_ATTEMPTS"] == 5
+    assert values["RESEND_COOLDOWN"] == 60
+    assert values["MAX_PER_RECIPIENT_PER_HOUR"] == 5
+    assert values["MAX_PER_IP_PER_HOUR"] == 20
+    assert values["MAX_PER_DAY"] is None
+    assert values["DAILY_SPEND_LIMIT"] is None
+    assert values["ALLOWED_REGIONS"] is None  # DEFAULT_REGION only
+    assert values["TEXT"] is None  # the built-in, translated text
+    assert values["TRUSTED_PROXIES"] == 0  # X-Forwarded-For is not believed
+
+
+def test_verification_keys_a_site_leaves_out_keep_their_defaults() -> None:
+    smsfly = {"VERIFICATION": {"TTL": 600, "DAILY_SPEND_LIMIT": "25.50"}}
+    with override_settings(SMSFLY=smsfly):
+        values = smsfly_settings.VERIFICATION
+    assert values["TTL"] == 600.0
+    assert values["DAILY_SPEND_LIMIT"] == Decimal("25.50")
+    assert values["CODE_LENGTH"] == 6
+
+
+def test_verification_regions_are_upper_cased() -> None:
+    with override_settings(SMSFLY={"VERIFICATION": {"ALLOWED_REGIONS": ["ua", "PL"]}}):
+        assert smsfly_settings.VERIFICATION["ALLOWED_REGIONS"] == ("PL", "UA")
+
+
+def test_a_lazy_verification_text_stays_lazy() -> None:
+    from django.utils.functional import Promise
+    from django.utils.translation import gettext_lazy
+
+    text = gettext_lazy("Code %(code)s for %(site)s")
+    with override_settings(SMSFLY={"VERIFICATION": {"TEXT": text}}):
+        assert isinstance(smsfly_settings.VERIFICATION["TEXT"], Promise)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"TTLL": 5}, r"did you mean 'TTL'"),
+        ({"CODE_LENGTH": 3}, r"\['CODE_LENGTH'\] must be from 4 to 10"),
+        ({"CODE_LENGTH": 6.0}, r"\['CODE_LENGTH'\] must be an integer"),
+        ({"TTL": 5}, r"\['TTL'\] must be from 10"),
+        ({"TTL": float("nan")}, r"\['TTL'\] must be a finite number"),
+        ({"RESEND_COOLDOWN": Decimal("Infinity")}, r"\['RESEND_COOLDOWN'\]"),
+        ({"MAX_ATTEMPTS": 0}, r"\['MAX_ATTEMPTS'\]"),
+        ({"MAX_PER_RECIPIENT_PER_HOUR": 0}, r"\['MAX_PER_RECIPIENT_PER_HOUR'\]"),
+        ({"MAX_PER_IP_PER_HOUR": True}, r"\['MAX_PER_IP_PER_HOUR'\]"),
+        ({"MAX_PER_DAY": "100"}, r"\['MAX_PER_DAY'\]"),
+        ({"DAILY_SPEND_LIMIT": "a lot"}, r"\['DAILY_SPEND_LIMIT'\]"),
+        ({"DAILY_SPEND_LIMIT": float("inf")}, r"\['DAILY_SPEND_LIMIT'\]"),
+        ({"ALLOWED_REGIONS": "UA"}, r"list of country codes"),
+        ({"ALLOWED_REGIONS": []}, r"at least one country"),
+        ({"ALLOWED_REGIONS": ["UA", "XX"]}, r"'XX' is not a region"),
+        ({"TEXT": "Your code"}, r"must contain %\(code\)s"),
+        ({"TEXT": "Code %(code)s, %(user)s"}, r"only %\(code\)s, %\(site\)s and %\(minutes\)s"),
+        ({"TEXT": "100% sure: %(code)s"}, r"\['TEXT'\]"),
+        ({"TEXT": 42}, r"\['TEXT'\] must be a string"),
+        ({"SITE_NAME": 42}, r"\['SITE_NAME'\]"),
+        ({"TRUSTED_PROXIES": -1}, r"\['TRUSTED_PROXIES'\]"),
+        ({"IP_HEADER": ""}, r"\['IP_HEADER'\]"),
+        ("strict", r"SMSFLY\['VERIFICATION'\] must be a dict"),
+    ],
+)
+def test_bad_verification_settings_are_improperly_configured(value: object, message: str) -> None:
+    with (
+        override_settings(SMSFLY={"VERIFICATION": value}),
+        pytest.raises(ImproperlyConfigured, match=message) as refused,
+    ):
+        smsfly_settings.as_dict()
+    assert "SMSFLY['VERIFICATION']" in str(refused.value)  # the message names the key

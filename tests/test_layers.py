@@ -3,6 +3,7 @@ module imports another in a circle (an import inside a function counts as well: 
 no way around either rule).
 
     admin / commands / contrib / mailing  (and the app's wiring: apps, checks)
+      -> verification (one-time codes: a user of the services)
       -> services -> tasks -> delivery
       -> models, ratelimit, conf, clients, signals, taskcompat, privacy
       -> client -> backends -> pure modules
@@ -40,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("delivery", ("delivery",)),
     ("tasks", ("tasks",)),
     ("services", ("services",)),
+    ("verification", ("verification",)),
 ]
 TOP = len(LAYERS)
 

@@ -16,6 +16,8 @@ and its pages:
   cached.
 - :mod:`~django_smsfly.admin.overview`: the delivery overview and its SVG chart.
 - :mod:`~django_smsfly.admin.pages`: the app's own pages drawn in the admin's frame.
+- :mod:`~django_smsfly.admin.verifications`: one-time codes, read-only (no code
+  anywhere), and the fraud guard page: refusals by reason and by country per day.
 
 The admin calls only the public verbs of :mod:`django_smsfly.services` and writes no
 message rows itself. Django's admin autodiscovery imports this package, which
@@ -29,9 +31,11 @@ from django.apps import apps
 from django.contrib import admin
 
 from django_smsfly.admin.messages import MessageAdmin
-from django_smsfly.models import Message
+from django_smsfly.admin.verifications import VerificationAdmin
+from django_smsfly.models import Message, Verification
 
 __all__ = ["MessageAdmin"]
 
 if apps.is_installed("django.contrib.admin"):
     admin.site.register(Message, MessageAdmin)
+    admin.site.register(Verification, VerificationAdmin)

@@ -1,4 +1,5 @@
-"""``manage.py smsfly_cleanup``: delete the records of old, finished messages."""
+"""``manage.py smsfly_cleanup``: delete the records of old, finished messages, and old
+one-time codes."""
 
 from __future__ import annotations
 
@@ -9,27 +10,39 @@ from django.core.management.base import CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
-from django_smsfly import services
+from django_smsfly import services, verification
 from django_smsfly.management.commands._common import SmsFlyCommand, positive_int
 
 
 class Command(SmsFlyCommand):
-    """Delete messages older than a number of days whose story is over."""
+    """Delete messages older than a number of days whose story is over, and old
+    verifications (one-time codes and refused requests for them)."""
 
     help = gettext_noop(
         "Delete messages created more than --older-than days ago, with their channel "
         "statuses and history. Messages still queued, being sent or waiting for a final "
-        "status are kept whatever their age."
+        "status are kept whatever their age. One-time codes and refused requests for "
+        "them go after --verifications-older-than days (by default --older-than)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        """Options: --older-than, --dry-run."""
+        """Options: --older-than, --verifications-older-than, --dry-run."""
         parser.add_argument(
             "--older-than",
             type=positive_int,
             required=True,
             metavar="DAYS",
             help=_("Delete messages created more than DAYS days ago."),
+        )
+        parser.add_argument(
+            "--verifications-older-than",
+            type=positive_int,
+            metavar="DAYS",
+            help=_(
+                "Delete one-time codes and refused requests for them created more than "
+                "DAYS days ago (default: --older-than). The fraud guard page shows the "
+                "last 30 days."
+            ),
         )
         parser.add_argument(
             "--dry-run",
@@ -40,6 +53,8 @@ class Command(SmsFlyCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         """Count or delete, and say how many."""
         older_than = dt.timedelta(days=options["older_than"])
+        codes_days = options["verifications_older_than"]
+        codes_older_than = dt.timedelta(days=codes_days) if codes_days else older_than
         if options["dry_run"]:
             count = services.count_old_messages(older_than)
             self.say(
@@ -50,9 +65,28 @@ class Command(SmsFlyCommand):
                 )
                 % {"count": count}
             )
+            codes = verification.count_old_verifications(codes_older_than)
+            if codes or codes_days:
+                self.say(
+                    ngettext(
+                        "%(count)d verification would be deleted.",
+                        "%(count)d verifications would be deleted.",
+                        codes,
+                    )
+                    % {"count": codes}
+                )
             return
         count = services.delete_old_messages(older_than)
         self.say(
             ngettext("%(count)d message deleted.", "%(count)d messages deleted.", count)
             % {"count": count}
         )
+        codes = verification.delete_old_verifications(codes_older_than)
+        # A site that sends no codes sees the report it always had.
+        if codes or codes_days:
+            self.say(
+                ngettext(
+                    "%(count)d verification deleted.", "%(count)d verifications deleted.", codes
+                )
+                % {"count": codes}
+            )
