@@ -35,11 +35,12 @@ from django_smsfly.clients import (
 )
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.delivery import repair, sending
+from django_smsfly.delivery.outcomes import RATE_LIMITED_MAX_DELAY
 from django_smsfly.delivery.records import WORKER_LOST
 from django_smsfly.delivery.repair import attach_message_id
 from django_smsfly.delivery.retention import count_old_messages, delete_old_messages
 from django_smsfly.delivery.schedule import next_check_delay
-from django_smsfly.delivery.sending import RATE_LIMITED_MAX_DELAY, Draft, dispatch
+from django_smsfly.delivery.sending import Draft, dispatch
 from django_smsfly.delivery.sweep import (
     RecoveryReport,
     recover_stale_sends,

@@ -1,4 +1,5 @@
-"""Prepare the demo: create the ``admin`` superuser (password ``admin``) unless it exists.
+"""Prepare the demo: create the ``admin`` superuser (password ``admin``) unless it exists,
+and name the site (its name is in the codes' texts) unless someone named it already.
 
 ``run_demo.py`` calls it after migrating; it can also be run on its own, from this
 directory, after ``python manage.py migrate``::
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 import django
 
 USERNAME = "admin"
+SITE_NAME = "django-smsfly demo"
+#: The name django.contrib.sites gives the site it creates: still unnamed.
+UNNAMED_SITE = "example.com"
 PASSWORD = "admin"  # a demo on 127.0.0.1 only; never use this on a reachable site
 
 
@@ -44,6 +48,18 @@ def ensure_admin() -> Login:
     return Login(USERNAME, PASSWORD if user.check_password(PASSWORD) else None, created=False)
 
 
+def ensure_site_name() -> None:
+    """Name the current site :data:`SITE_NAME` while it has Django's default name.
+
+    Needs Django set up and the database migrated.
+    """
+    from django.contrib.sites.models import Site  # noqa: PLC0415 - needs django.setup()
+
+    Site.objects.filter(pk=Site.objects.get_current().pk, name=UNNAMED_SITE).update(
+        name=SITE_NAME, domain="127.0.0.1"
+    )
+
+
 def describe(login: Login) -> str:
     """One line on how to log in."""
     if login.password is None:
@@ -55,6 +71,7 @@ def main() -> None:
     """Set Django up, create the demo superuser if needed, and say how to log in."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
     django.setup()
+    ensure_site_name()
     login = ensure_admin()
     if login.created:
         print(f"Created the superuser {login.username!r}.")

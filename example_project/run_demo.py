@@ -7,8 +7,9 @@ From this directory (``make demo`` runs it for you)::
 It migrates the database, creates the ``admin`` user (see ``bootstrap.py``), starts
 ``manage.py smsfly_sync --loop`` as a child process, so sent messages move on to
 "delivered" by themselves, and ``manage.py runserver ADDR`` (default
-``127.0.0.1:8000``). Once the site answers it prints where and how to log in. Ctrl+C
-(or SIGTERM) stops both; the server stopping on its own stops the sync too.
+``127.0.0.1:8000``). Once the site answers it prints where and how to log in, and
+where to try a one-time code (``/verify/``) and two-factor login (``/account/login/``).
+Ctrl+C (or SIGTERM) stops both; the server stopping on its own stops the sync too.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _stop(child: subprocess.Popen[bytes], grace: float) -> None:
         return
 
 
-def _banner(url: str, login: str, where: str, interval: float) -> str:
+def _banner(url: str, login: str, where: str, interval: float, site: str) -> str:
     rule = "=" * 78
     return "\n".join(
         [
@@ -96,6 +97,8 @@ def _banner(url: str, login: str, where: str, interval: float) -> str:
             f"  The django-smsfly demo is running: {url}",
             f"  {login}",
             f"  {where}",
+            f"  Verify a phone with a one-time code: {site}/verify/",
+            f"  Two-factor login (turn it on in the two-factor settings): {site}/account/login/",
             "  Send one from Messages -> Send a message (or with manage.py smsfly_send):",
             f"  its status is checked every {interval:g} s by smsfly_sync --loop and reaches",
             '  "delivered" within about half a minute. Stop the demo with Ctrl+C.',
@@ -131,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from django_smsfly.conf import smsfly_settings  # noqa: PLC0415
 
     call_command("migrate", interactive=False, verbosity=1)
+    bootstrap.ensure_site_name()
     login = bootstrap.ensure_admin()
     connections.close_all()  # the children open their own
     interval = args.interval or float(getattr(settings, "DEMO_SYNC_INTERVAL", 5.0))
@@ -140,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"Messages go to SMS-fly ({smsfly_settings.API_URL}): they are real."
 
     url_host = f"[{host}]" if ":" in host else host
-    url = f"http://{url_host}:{port}/admin/"
+    site = f"http://{url_host}:{port}"
+    url = f"{site}/admin/"
     signal.signal(signal.SIGTERM, _on_sigterm)
     children: list[subprocess.Popen[bytes]] = []
     code = 0
@@ -152,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = _start("runserver", args.addr, "--noreload")
         children.append(server)
         if _listening(host, port, server):
-            print(_banner(url, bootstrap.describe(login), where, interval), flush=True)
+            print(_banner(url, bootstrap.describe(login), where, interval, site), flush=True)
         code = server.wait()
     except KeyboardInterrupt:
         grace = GRACE

@@ -22,7 +22,16 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django_smsfly",
+    # The integrations (django_smsfly.contrib), tested with the real apps.
+    "django_otp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_totp",
+    "two_factor",
+    "two_factor.plugins.phonenumber",
+    "django_smsfly.contrib.otp",
 ]
+# Two-factor would otherwise send the admin's login to its own (LOGIN_URL).
+TWO_FACTOR_PATCH_ADMIN = False
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

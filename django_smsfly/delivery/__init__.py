@@ -10,8 +10,13 @@ message backwards, signal twice or overwrite what another wrote.
 - :mod:`~django_smsfly.delivery.records` what every write shares: history rows,
   signals after the commit, storable text, outcome writes that survive a lost
   database connection.
-- :mod:`~django_smsfly.delivery.sending` write a message, claim it, make the request,
-  store the outcome; resend; attach a known message id to an unknown message.
+- :mod:`~django_smsfly.delivery.sending` write a message, take a send slot, claim
+  it, make the request.
+- :mod:`~django_smsfly.delivery.outcomes` store what the request came to (accepted,
+  failed, unknown, queued for a retry), guarded by the claim.
+- :mod:`~django_smsfly.delivery.repair` what an operator does: send again, attach a
+  known message id to an unknown message.
+- :mod:`~django_smsfly.delivery.schedule` when a status is asked for next.
 - :mod:`~django_smsfly.delivery.syncing` claim messages due for a status check, poll
   them, and merge the replies forward.
 - :mod:`~django_smsfly.delivery.sweep` the work of one ``smsfly_sync`` pass: settle

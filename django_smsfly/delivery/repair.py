@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from django_smsfly.delivery import records
-from django_smsfly.delivery.sending import accepted_rows
+from django_smsfly.delivery.outcomes import accepted_rows
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import ChannelStatus, Message, StatusChange
 from django_smsfly.statuses import DeliveryStatus

@@ -1,5 +1,10 @@
 """Settings of the example site, read from the environment with django-environ.
 
+Besides the admin, the site has a "verify your phone" page (``/verify/``, on
+:mod:`django_smsfly.verification`) and two-factor login with django-two-factor-auth
+(``/account/login/``, codes sent through ``django_smsfly.contrib.two_factor``); the
+``demo`` app holds their pages.
+
 Out of the box it needs nothing: SQLite next to ``manage.py`` and django-smsfly's
 sandbox backend, so no API key is needed and no message leaves this machine. Variables
 come from the environment or from a ``.env`` file next to ``manage.py`` (variables
@@ -56,8 +61,20 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The site's name is in the codes' texts and two-factor's QR codes (bootstrap.py
+    # names the demo's site).
+    "django.contrib.sites",
+    # Before two_factor: its templates replace two-factor's base (no CDN, the sandbox box).
+    "demo",
+    "django_otp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_totp",
+    "two_factor",
+    "two_factor.plugins.phonenumber",
     "django_smsfly",
 ]
+
+SITE_ID = 1
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -67,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): logged in with a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -137,6 +156,19 @@ else:
     # sync process answers for messages the site sent.
     SMSFLY["BACKEND"] = "django_smsfly.backends.sandbox.SandboxBackend"
     SMSFLY["BACKEND_OPTIONS"] = {"speed": env.float("SMSFLY_SANDBOX_SPEED", default=0.5)}
+
+# -- two-factor login (django-two-factor-auth) ------------------------------------------
+
+# Its tokens go out through django-smsfly: sensitive messages, in the visitor's language,
+# under the limits of SMSFLY["VERIFICATION"]. SMS-fly makes no calls: no call gateway.
+TWO_FACTOR_SMS_GATEWAY = "django_smsfly.contrib.two_factor.Gateway"
+LOGIN_URL = "two_factor:login"
+LOGIN_REDIRECT_URL = "demo:private"
+# The admin keeps its own password login in the demo (log in as admin / admin); a real
+# site would send its staff through two-factor (see docs/two_factor.rst).
+TWO_FACTOR_PATCH_ADMIN = False
+# Numbers written without a country code are Ukrainian, as for django-smsfly.
+PHONENUMBER_DEFAULT_REGION = "UA"
 
 #: Seconds between the runs of ``smsfly_sync --loop`` that ``run_demo.py`` starts.
 DEMO_SYNC_INTERVAL = env.float("DEMO_SYNC_INTERVAL", default=5.0)
