@@ -214,3 +214,55 @@ def test_an_outcome_that_cannot_be_stored_at_all_is_logged_for_repair(
     repaired = services.attach_message_id(message.pk, message_id)
     assert repaired.state == Message.State.ACCEPTED
     assert repaired.message_id == message_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_read_back_fails_gives_the_message_back(
+    scripted: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the Celery battery: the connection broke right after the claim (and its
+    request mark) committed; the message was later given up as possibly sent though no
+    request had left. Now the claim is released: queued again, the attempt uncounted."""
+    message = services.queue_message(NUMBER, channels="sms", sms={"text": "Hi"})
+    real_get = type(Message.objects).get
+
+    def broken_once(manager: Any, *args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(type(Message.objects), "get", real_get)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(type(Message.objects), "get", broken_once)
+    with pytest.raises(OperationalError):
+        services.dispatch(message.pk)
+    stored = Message.objects.get(pk=message.pk)
+    assert (stored.state, stored.attempts, stored.request_started_at) == (
+        Message.State.QUEUED,
+        0,
+        None,
+    )
+    assert scripted.requests_for("SENDMESSAGE") == []
+    assert services.dispatch(message.pk).state == Message.State.ACCEPTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_database_error_does_not_stop_the_rest_of_a_send_task(
+    scripted: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_smsfly import tasks
+    from django_smsfly.delivery import sending
+
+    pks = [
+        services.queue_message(NUMBER, channels="sms", sms={"text": f"Hi {i}"}).pk
+        for i in range(3)
+    ]
+    real_dispatch = sending.dispatch
+
+    def dispatch(pk: int, **kwargs: Any) -> Message:
+        if pk == pks[1]:
+            raise OperationalError("terminating connection due to administrator command")
+        return real_dispatch(pk, **kwargs)
+
+    monkeypatch.setattr(sending, "dispatch", dispatch)
+    counts = tasks.send_messages.call(pks)
+    assert counts == {"accepted": 2, "error": 1}
+    states = [Message.objects.get(pk=pk).state for pk in pks]
+    assert states == [Message.State.ACCEPTED, Message.State.QUEUED, Message.State.ACCEPTED]
