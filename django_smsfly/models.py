@@ -151,7 +151,10 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.recipient} ({self.channels}): {self.get_status_display()}"
+        # Shown wherever Django names a row (the admin's checkboxes, its history):
+        # masked as the lists are when MASK_RECIPIENTS is on.
+        recipient = display_recipient(self.recipient)
+        return f"{recipient} ({self.channels}): {self.get_status_display()}"
 
     @property
     def channel_list(self) -> list[Channel]:

@@ -58,3 +58,13 @@ def test_debug_log_masks_the_number_only_when_asked(
     sent = mocked.calls[0].request.body
     assert isinstance(sent, bytes)
     assert b"380501234567" in sent
+
+
+def test_a_messages_name_masks_the_number_when_asked(settings: Any) -> None:
+    from django_smsfly.models import Message
+
+    message = Message(recipient="380501234567", channels="sms")
+    settings.SMSFLY = {**settings.SMSFLY, "MASK_RECIPIENTS": True}
+    assert str(message) == "380501****67 (sms): queued"
+    settings.SMSFLY = {**settings.SMSFLY, "MASK_RECIPIENTS": False}
+    assert str(message) == "380501234567 (sms): queued"
