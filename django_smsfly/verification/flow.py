@@ -74,6 +74,24 @@ def send_code(
     (SMS-fly refused it, or its outcome is unknown) still returns the row, linked to its
     message: ``verification.message.state`` tells.
     """
+    return deliver(
+        recipient, None, purpose=purpose, request=request, channels=channels, language=language
+    )
+
+
+def deliver(
+    recipient: object,
+    code: str | None,
+    *,
+    purpose: str,
+    request: HttpRequest | None = None,
+    channels: Iterable[Channel | str] | str | None = None,
+    language: str | None = None,
+) -> Verification:
+    """:func:`send_code`'s steps, for a code drawn here (``code=None``) or one another
+    app made (django-two-factor-auth's token): the country must be allowed, the limits
+    must admit it, the row keeps only the code's keyed hash, and the text goes out as a
+    sensitive message. Raises as :func:`send_code` does."""
     conf = config.current()
     number, country = read_number(recipient, conf)
     purpose = _purpose(purpose)
@@ -84,7 +102,8 @@ def send_code(
     if conf.daily_spend_limit is not None:
         ask = dataclasses.replace(ask, cost=estimate(ask, order, conf, request, language))
     ticket = take_places(ask, conf, country=country, address=address)
-    code = codes.new_code(conf.code_length)
+    if code is None:
+        code = codes.new_code(conf.code_length)
     verification = write(ask, code, conf, country=country, address=address)
     send(verification, ticket, code, order, conf, request=request, language=language)
     return verification

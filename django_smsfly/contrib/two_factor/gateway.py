@@ -6,19 +6,14 @@ device (anything with a ``number``) and the token it made.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from django_smsfly.channels import Channel
 from django_smsfly.contrib.codes import check_sent, explain
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import Verification
-from django_smsfly.verification import Throttled, config, flow
-from django_smsfly.verification.limits import Ask, admit
+from django_smsfly.verification import Throttled, flow
 
 __all__ = ["PURPOSE", "Gateway", "send_token"]
 
@@ -61,29 +56,10 @@ def send_token(recipient: object, token: str, *, purpose: str = PURPOSE) -> Veri
     """Send a code another app made (two-factor's token) as ``send_code`` sends its own.
 
     The same steps as :func:`~django_smsfly.verification.send_code`, the drawing of
-    the code left out: the country must be allowed, the limits must admit it, the row
-    keeps only the code's keyed hash, and the text is ``SMSFLY["VERIFICATION"]``'s,
-    sent as a sensitive SMS. Without a request no per-address limit applies. Raises
-    ``SmsFlyValidationError`` or ``Throttled`` as ``send_code`` does.
+    the code left out (:func:`~django_smsfly.verification.flow.deliver`): the country
+    must be allowed, the limits must admit it, the row keeps only the code's keyed
+    hash, and the text is ``SMSFLY["VERIFICATION"]``'s, sent as a sensitive SMS.
+    Without a request no per-address limit applies. Raises ``SmsFlyValidationError`` or
+    ``Throttled`` as ``send_code`` does.
     """
-    conf = config.current()
-    number, country = flow.read_number(recipient, conf)
-    order = (Channel.SMS,)
-    ask = Ask(recipient=number, purpose=purpose, network="", now=timezone.now())
-    if country not in conf.allowed_regions:
-        flow.refuse(ask, Verification.Refusal.REGION, country=country, address=None)
-        raise SmsFlyValidationError(
-            _("one-time codes are not sent to numbers in %(country)s")
-            % {"country": country or _("this country")},
-            field="recipient",
-        )
-    if conf.daily_spend_limit is not None:
-        ask = dataclasses.replace(ask, cost=flow.estimate(ask, order, conf, None, None))
-    try:
-        ticket = admit(ask, conf)
-    except Throttled as exc:
-        flow.refuse(ask, exc.reason, country=country, address=None)
-        raise
-    verification = flow.write(ask, token, conf, country=country, address=None)
-    flow.send(verification, ticket, token, order, conf, request=None, language=None)
-    return verification
+    return flow.deliver(recipient, token, purpose=purpose)
