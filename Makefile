@@ -13,6 +13,7 @@
 #   make typecheck  mypy --strict with django-stubs
 #   make docs       build the Sphinx docs with warnings as errors
 #   make bench      run the benchmarks (make bench-quick for a short run)
+#   make bench-send the send benchmark alone: PostgreSQL, SQLite, SQLite WAL side by side
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -106,12 +107,17 @@ clean:
 	rm -rf $(VENV) $(VENV_OLD) docs/_build .mypy_cache .ruff_cache .pytest_cache
 
 # Benchmarks (see benchmarks/run.py): figures recorded in docs/performance.rst.
-.PHONY: bench bench-quick
+# PostgreSQL for the send benchmark: SMSFLY_BENCH_PG_URL (default
+# postgres://postgres@127.0.0.1:5432/smsfly_bench, created if missing; skipped if down).
+.PHONY: bench bench-quick bench-send
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run
 
 bench-quick: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run --quick
+
+bench-send: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.run --send-only
 
 .PHONY: bench-peer bench-bulk
 bench-peer: $(VENV)/.installed

@@ -1,14 +1,29 @@
-"""Django settings for the benchmarks (see benchmarks/README.rst).
+"""Django settings for the benchmarks (see benchmarks/run.py and benchmarks/legs.py).
 
-SQLite in a temporary file, tuned as a production SQLite site would be (WAL journal,
-``synchronous=NORMAL``); or the database in ``DATABASE_URL``. The API URL of the
-sandbox server the harness started comes in ``SMSFLY_BENCH_URL``.
+One process runs on one database, chosen by ``SMSFLY_BENCH_LEG``:
+
+- ``sqlite-wal`` (the default): SQLite tuned as a production SQLite site would be (WAL
+  journal, ``synchronous=NORMAL``, immediate transactions);
+- ``sqlite-default``: SQLite with Django's default settings (rollback journal,
+  ``synchronous=FULL``, deferred transactions);
+- ``postgresql``: the database in ``SMSFLY_BENCH_PG_URL``
+  (``postgres://postgres@127.0.0.1:5432/smsfly_bench`` by default) with Django's default
+  settings (no ``OPTIONS``, ``CONN_MAX_AGE=0``);
+- ``url``: the database in ``DATABASE_URL``, as it is given (the status sync benchmark
+  runs there when ``DATABASE_URL`` is set).
+
+The SQLite files live in ``SMSFLY_BENCH_DIR`` (``/tmp`` by default), one per leg. The API
+URL comes in ``SMSFLY_BENCH_URL`` (the harness starts the sandbox server and passes it).
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+
+import dj_database_url
+
+from benchmarks.legs import leg_from_environment, pg_url, sqlite_path
 
 SECRET_KEY = "benchmarks-only"
 DEBUG = False
@@ -19,16 +34,22 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django_smsfly",
 ]
-DATABASES: dict[str, Any]
-if os.environ.get("DATABASE_URL"):
-    import dj_database_url
 
+LEG = leg_from_environment()
+DATABASES: dict[str, Any]
+if LEG == "postgresql":
+    DATABASES = {"default": dj_database_url.parse(pg_url())}
+elif LEG == "url":
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
+elif LEG == "sqlite-default":
+    DATABASES = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(sqlite_path(LEG))}
+    }
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SMSFLY_BENCH_DB", "/tmp/smsfly-bench.sqlite3"),
+            "NAME": str(sqlite_path(LEG)),
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
