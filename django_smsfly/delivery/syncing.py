@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection, transaction
-from django.db.models import OuterRef, Subquery, prefetch_related_objects
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -219,8 +219,8 @@ def apply(batch: list[Message], polls: list[Poll], *, token: str | None) -> Sync
     try:
         with transaction.atomic():
             writes = _Writes(now=timezone.now(), token=token)
-            for current in _lock(sorted(replies)):
-                _merge(current, replies[current.pk], writes, report)
+            for current, rows in _lock(sorted(replies)):
+                _merge(current, rows, replies[current.pk], writes, report)
             _write(writes)
     except (DataError, IntegrityError) as exc:
         if len(batch) > 1:  # find the one reply that cannot be stored; keep the others
@@ -237,21 +237,39 @@ def apply(batch: list[Message], polls: list[Poll], *, token: str | None) -> Sync
     return report
 
 
-def _lock(pks: list[int]) -> list[Message]:
-    """The messages, locked for this transaction and read fresh, with their channels."""
-    fresh = Message.objects.filter(pk__in=pks).order_by("pk")
+def _lock(pks: list[int]) -> list[tuple[Message, list[ChannelStatus]]]:
+    """The messages with their channel rows, locked for this transaction and read fresh.
+
+    Where the database locks rows (PostgreSQL), the messages are locked first, in
+    primary-key order (so two appliers never wait for each other in a circle), and
+    their channel rows are read after the locks are held, so they are the latest.
+    SQLite serializes writers: a first write takes the database's write lock, and then
+    one query reads the channel rows joined to their message. A message with no channel
+    rows was never accepted and has nothing to merge.
+    """
+    channels = ChannelStatus.objects.filter(message_id__in=pks).order_by("message_id", "position")
     if connection.features.has_select_for_update:
-        messages = list(fresh.select_for_update(of=("self",)))
+        messages = {
+            m.pk: m
+            for m in Message.objects.filter(pk__in=pks)
+            .order_by("pk")
+            .select_for_update(of=("self",))
+        }
+        rows = [row for row in channels if row.message_id in messages]
+        for row in rows:
+            row.message = messages[row.message_id]
     else:
-        # SQLite: the first write takes the database's write lock, which orders every
-        # writer; reads after it see the latest committed rows.
         Message.objects.filter(pk__in=pks).update(last_checked_at=timezone.now())
-        messages = list(fresh)
-    prefetch_related_objects(messages, "channel_statuses")
-    return messages
+        rows = list(channels.select_related("message"))
+    locked: dict[int, tuple[Message, list[ChannelStatus]]] = {}
+    for row in rows:
+        locked.setdefault(row.message_id, (row.message, []))[1].append(row)
+    return list(locked.values())
 
 
-def _merge(current: Message, reply: Poll, writes: _Writes, report: SyncReport) -> None:
+def _merge(
+    current: Message, rows: list[ChannelStatus], reply: Poll, writes: _Writes, report: SyncReport
+) -> None:
     now = writes.now
     if current.state != Message.State.ACCEPTED or not current.message_id:
         return  # sent again or repaired meanwhile: this reply is about the past
@@ -271,9 +289,8 @@ def _merge(current: Message, reply: Poll, writes: _Writes, report: SyncReport) -
         writes.messages.append(current)
         return
     start = len(writes.changes)
-    transitions = _merge_channels(current, reply.result, writes)
+    transitions = _merge_channels(current, rows, reply.result, writes)
     dates = [c.status_date for c in writes.changes[start:] if c.status_date is not None]
-    rows = list(current.channel_statuses.all())
     old = current.delivery_status
     computed, via = overall([(r.channel, DeliveryStatus(r.status)) for r in rows])
     # The message's own status follows the same forward-only rule as its channels.
@@ -299,10 +316,12 @@ def _merge(current: Message, reply: Poll, writes: _Writes, report: SyncReport) -
     writes.messages.append(current)
 
 
-def _merge_channels(current: Message, result: StatusResult, writes: _Writes) -> list[Transition]:
+def _merge_channels(
+    current: Message, rows: list[ChannelStatus], result: StatusResult, writes: _Writes
+) -> list[Transition]:
     """Move each channel forward by the reply; collect rows to write and transitions."""
     transitions: list[Transition] = []
-    for row in current.channel_statuses.all():
+    for row in rows:
         reported = result.get(row.channel)
         if reported is None:
             continue
