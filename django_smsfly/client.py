@@ -68,6 +68,7 @@ from django_smsfly.results import (
     parse_decimal,
 )
 from django_smsfly.validation import (
+    MAX_SMS_PARTS,
     SmsContent,
     ViberContent,
     build_send_data,
@@ -117,6 +118,8 @@ class SmsFlyClient:
     :param viber_source: sender name used when a send does not name one (Viber).
     :param appversion: sent as ``auth.appversion`` so SMS-fly can tell the client;
         ``None`` sends nothing.
+    :param allowed_regions: countries (ISO 3166) a message may go to; ``None``: any.
+    :param max_sms_parts: the most parts an SMS text may take.
     """
 
     @method_decorator(sensitive_variables("api_key"))
@@ -129,6 +132,8 @@ class SmsFlyClient:
         sms_source: str | None = None,
         viber_source: str | None = None,
         appversion: str | None = APP_VERSION,
+        allowed_regions: Iterable[str] | None = None,
+        max_sms_parts: int = MAX_SMS_PARTS,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("SmsFlyClient needs a non-empty api_key")
@@ -138,6 +143,8 @@ class SmsFlyClient:
         self.sms_source = sms_source
         self.viber_source = viber_source
         self.appversion = appversion
+        self.allowed_regions = None if allowed_regions is None else tuple(allowed_regions)
+        self.max_sms_parts = max_sms_parts
 
     def __repr__(self) -> str:
         return f"<SmsFlyClient backend={self.backend!r}>"
@@ -356,6 +363,8 @@ class SmsFlyClient:
             region=self.default_region,
             sms_source=self.sms_source,
             viber_source=self.viber_source,
+            allowed_regions=self.allowed_regions,
+            max_sms_parts=self.max_sms_parts,
         )
         return PreparedMessage(
             recipient=data["recipient"],

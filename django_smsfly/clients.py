@@ -71,6 +71,8 @@ def build_client(
         sms_source=conf.SMS_SOURCE,
         viber_source=conf.VIBER_SOURCE,
         appversion=APP_VERSION if conf.IDENTIFY else None,
+        allowed_regions=conf.ALLOWED_REGIONS,
+        max_sms_parts=conf.MAX_SMS_PARTS,
     )
 
 

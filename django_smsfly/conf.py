@@ -14,6 +14,7 @@ finite: NaN and infinities are refused whatever their type.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import math
 import re
@@ -119,6 +120,14 @@ DEFAULTS: dict[str, Any] = {
     "MASK_RECIPIENTS": False,
     # The admin's balance panel warns when a balance is below this (None: never).
     "BALANCE_WARNING": Decimal("100"),
+    # Countries (ISO 3166 codes) messages may go to; a number elsewhere is refused
+    # before any request (SMS-fly routes Ukrainian and Polish numbers).
+    "ALLOWED_REGIONS": ("UA", "PL"),
+    # The most parts one SMS may take (a longer text is refused before it is stored).
+    "MAX_SMS_PARTS": 10,
+    # Campaign messages are not sent in these hours of the recipient's time zone:
+    # {"START": "21:00", "END": "09:00"} defers them to the window's end. None: any time.
+    "QUIET_HOURS": None,
     # One-time codes: see VERIFICATION_DEFAULTS.
     "VERIFICATION": VERIFICATION_DEFAULTS,
 }
@@ -293,6 +302,40 @@ def _regions(name: str, value: Any) -> tuple[str, ...] | None:
     return regions
 
 
+def _send_regions(name: str, value: Any) -> tuple[str, ...]:
+    """A non-empty list of regions (``None`` is not allowed here: list them)."""
+    regions = _regions(name, value)
+    if regions is None:
+        raise ImproperlyConfigured(f"{_key(name)} must be a list of country codes.")
+    return regions
+
+
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _clock(name: str, value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value.replace(tzinfo=None)
+    match = _CLOCK.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ImproperlyConfigured(f"{_key(name)} must be a time of day such as '21:00'.")
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+def _quiet_hours(name: str, value: Any) -> dict[str, dt.time]:
+    """``{"START": "21:00", "END": "09:00"}``: a window that may span midnight."""
+    hours = _mapping(name, value)
+    _refuse_unknown(hours, {"START": None, "END": None}, where=_key(name))
+    missing = [key for key in ("START", "END") if key not in hours]
+    if missing:
+        raise ImproperlyConfigured(f"{_key(name)} needs START and END ('21:00', '09:00').")
+    start = _clock(f"{name}']['START", hours["START"])
+    end = _clock(f"{name}']['END", hours["END"])
+    if start == end:
+        raise ImproperlyConfigured(f"{_key(name)}: START and END must differ.")
+    return {"START": start, "END": end}
+
+
 #: What a code's text may hold: its values, and %% for a percent sign.
 _PLACEHOLDER = re.compile(r"%%|%\((?:code|site|minutes)\)s")
 #: A code, a site's name and a lifetime to try a text with.
@@ -381,6 +424,9 @@ VALIDATORS: dict[str, Validator] = {
     "TASK_BACKEND": _alias,
     "MASK_RECIPIENTS": _bool,
     "BALANCE_WARNING": _optional(_decimal),
+    "ALLOWED_REGIONS": _send_regions,
+    "MAX_SMS_PARTS": _integer_between(1, 255),
+    "QUIET_HOURS": _optional(_quiet_hours),
     "VERIFICATION": _verification,
 }
 

@@ -282,3 +282,31 @@ class SmsFlyWorkerLost(SmsFlyError):
                 "the outcome is unknown."
             )
         )
+
+
+class SmsFlyOptedOut(SmsFlyError):
+    """The number is on the opt-out list (:class:`~django_smsfly.models.OptOut`): no
+    request was made. Pass ``ignore_opt_out=True`` for a message the recipient must get
+    regardless (an order confirmation, say)."""
+
+    default_code = "OPTED_OUT"
+    verdict = Verdict.NOT_SENT
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or _(
+                "The number opted out of messages: nothing was sent. Remove it from the "
+                "opt-out list, or send with ignore_opt_out=True if it must get this one."
+            )
+        )
+
+
+class SmsFlyCancelled(SmsFlyError):
+    """The message's campaign was cancelled before it was sent: no request was made."""
+
+    default_code = "CANCELLED"
+    verdict = Verdict.NOT_SENT
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or _("Its campaign was cancelled before it was sent."))

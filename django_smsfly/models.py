@@ -129,6 +129,21 @@ class Message(models.Model):
     #: that claim holds; a claim that ran out may be taken over.
     claim_token = models.CharField(_("claim"), max_length=32, blank=True)
     lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    #: Not to be sent before this time (``send_*(..., send_at=...)``, or a campaign's
+    #: quiet hours); ``None``: at once.
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    #: Sent even though the number opted out (``ignore_opt_out=True``: a transactional
+    #: message such as an order confirmation).
+    ignore_opt_out = models.BooleanField(_("ignores opt-out"), default=False)
+    #: The campaign the message belongs to, if any.
+    campaign = models.ForeignKey(
+        "Campaign",
+        verbose_name=_("campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
+    )
     #: When the send request was about to leave, written (and committed) just before it.
     #: A worker that dies with the message claimed leaves it ``sending``; once its lease
     #: runs out, this tells whether the request could have reached SMS-fly (the message
@@ -352,3 +367,195 @@ class Verification(models.Model):
         if self.refusal:
             return label % {"reason": self.get_refusal_display()}
         return label
+
+
+class OptOut(models.Model):
+    """A number that must not be messaged: every send to it is refused before any
+    request and recorded as ``failed`` with ``error_code == "OPTED_OUT"`` (unless the
+    send passes ``ignore_opt_out=True``)."""
+
+    class Source(models.TextChoices):
+        """How the number came on the list."""
+
+        #: Added by an operator in the admin (or by code).
+        MANUAL = "manual", _("added by hand")
+        #: Imported from a file in the admin.
+        IMPORT = "import", _("imported")
+        #: SMS-fly refused a send with ``ERRPHONES``: the number is on the account's stop
+        #: list.
+        ERRPHONES = "errphones", _("SMS-fly stop list")
+
+    #: International digits without +.
+    recipient = models.CharField(
+        _("recipient"), max_length=20, unique=True, help_text=_("International digits without +.")
+    )
+    source = models.CharField(
+        _("source"), max_length=16, choices=Source.choices, default=Source.MANUAL
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("added by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("opt-out")
+        verbose_name_plural = _("opt-outs")
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return display_recipient(self.recipient)
+
+
+class MessageTemplate(models.Model):
+    """A reusable message in Django's template language, per language.
+
+    Rows share a :attr:`name`; :attr:`language` empty is the variant used when no
+    other matches. Rendering (:mod:`django_smsfly.templating`) sees only the values it
+    is given, and refuses a placeholder whose value is missing or empty.
+    """
+
+    name = models.SlugField(_("name"), max_length=100)
+    #: A language code (``uk``, ``en``), or empty for the default variant.
+    language = models.CharField(_("language"), max_length=16, blank=True)
+    #: Comma-separated, in fallback order: ``"sms"``, ``"viber"`` or ``"viber,sms"``.
+    channels = models.CharField(_("channels"), max_length=32, default="sms")
+    sms_text = models.TextField(_("SMS text"), blank=True)
+    viber_text = models.TextField(_("Viber text"), blank=True)
+    button_caption = models.CharField(_("button caption"), max_length=30, blank=True)
+    button_url = models.URLField(_("button URL"), max_length=500, blank=True)
+    image = models.URLField(_("image URL"), max_length=500, blank=True)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ("name", "language")
+        constraints = [
+            models.UniqueConstraint(fields=["name", "language"], name="smsfly_template_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})" if self.language else self.name
+
+    @property
+    def channel_list(self) -> list[Channel]:
+        """The channels in fallback order."""
+        return [Channel(name) for name in self.channels.split(",") if name]
+
+
+class Campaign(models.Model):
+    """A mailing: one message per valid row of a CSV file, sent in the background at the
+    shared send rate, which operators schedule, watch, pause, resume and cancel.
+
+    A ``smsfly_send --csv`` run is a campaign too (:attr:`origin` ``cli``). The counts
+    of the file's check are kept here; what became of each message is read from its
+    :class:`Message` rows (``campaign.messages``).
+    """
+
+    class Status(models.TextChoices):
+        """Where a campaign is."""
+
+        #: Uploaded and checked; nothing sent yet.
+        DRAFT = "draft", _("draft")
+        #: To start at :attr:`starts_at`.
+        SCHEDULED = "scheduled", _("scheduled")
+        #: Sending.
+        RUNNING = "running", _("running")
+        #: Stopped by an operator; resumes where it stopped.
+        PAUSED = "paused", _("paused")
+        #: Every row was handled.
+        FINISHED = "finished", _("finished")
+        #: Stopped for good: the rows not sent are left unsent.
+        CANCELLED = "cancelled", _("cancelled")
+        #: Stopped by a fault every row would meet (the key, the money); see :attr:`error`.
+        STOPPED = "stopped", _("stopped")
+
+    class Origin(models.TextChoices):
+        """Where the campaign was started."""
+
+        ADMIN = "admin", _("admin")
+        CLI = "cli", _("command line")
+
+    name = models.CharField(_("name"), max_length=200)
+    origin = models.CharField(
+        _("origin"), max_length=8, choices=Origin.choices, default=Origin.ADMIN
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT
+    )
+    #: The uploaded file (admin campaigns), kept in the default storage.
+    file = models.FileField(_("file"), upload_to="smsfly/campaigns/%Y/%m/", blank=True)
+    #: The file's name as the operator gave it, or a command-line run's path.
+    source_name = models.CharField(_("source file"), max_length=500, blank=True)
+    #: The template its texts come from, or ``None`` for the texts below.
+    template = models.ForeignKey(
+        MessageTemplate,
+        verbose_name=_("template"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+    )
+    #: The template's language variant to use (empty: the default one).
+    language = models.CharField(_("language"), max_length=16, blank=True)
+    #: Without a template: the texts, with {column} placeholders.
+    channels = models.CharField(_("channels"), max_length=32, blank=True)
+    sms_text = models.TextField(_("SMS text"), blank=True)
+    viber_text = models.TextField(_("Viber text"), blank=True)
+    button_caption = models.CharField(_("button caption"), max_length=30, blank=True)
+    button_url = models.URLField(_("button URL"), max_length=500, blank=True)
+    image = models.URLField(_("image URL"), max_length=500, blank=True)
+    sms_source = models.CharField(_("SMS sender"), max_length=32, blank=True)
+    viber_source = models.CharField(_("Viber sender"), max_length=32, blank=True)
+    #: The file's check: rows, and what they came to.
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_valid = models.PositiveIntegerField(_("valid rows"), default=0)
+    rows_invalid = models.PositiveIntegerField(_("invalid rows"), default=0)
+    rows_opted_out = models.PositiveIntegerField(_("opted-out rows"), default=0)
+    rows_duplicate = models.PositiveIntegerField(_("duplicate rows"), default=0)
+    #: SMS parts and estimated cost of the valid rows.
+    parts_total = models.PositiveIntegerField(_("SMS parts"), default=0)
+    cost_estimate = models.DecimalField(
+        _("estimated cost"), max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    #: The check's details: the first problems (line, reason), the first messages as
+    #: they will go out.
+    report = models.JSONField(_("check report"), default=dict, blank=True)
+    #: Rows the sending has gone through so far (the progress cursor).
+    rows_done = models.PositiveIntegerField(_("rows done"), default=0)
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    #: Why it stopped, when it stopped on its own.
+    error = models.TextField(_("error"), blank=True)
+    #: The runner that holds the campaign, and until when (a runner that died is
+    #: replaced once its lease runs out).
+    claim_token = models.CharField(_("claim"), max_length=32, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["status", "starts_at"], name="smsfly_campaign_due")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -15,6 +15,7 @@ automatically.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -121,6 +122,8 @@ def send_sms(
     created_by: Any = None,
     defer: bool = False,
     sensitive: bool = False,
+    send_at: dt.datetime | None = None,
+    ignore_opt_out: bool = False,
 ) -> Message:
     """Send an SMS and return its :class:`~django_smsfly.models.Message`.
 
@@ -128,7 +131,10 @@ def send_sms(
     before anything is written or sent. Failures of the send itself do not raise:
     they are recorded on the returned message (``state``, ``error_code``,
     ``error_text``). With ``defer=True`` the message is written ``queued`` and a
-    background task sends it (see :func:`send_message`).
+    background task sends it (see :func:`send_message`). With ``send_at`` (an aware
+    datetime) nothing is sent before that time. A number on the opt-out list
+    (:class:`~django_smsfly.models.OptOut`) gets nothing: the message is recorded
+    ``failed`` with ``OPTED_OUT``, unless ``ignore_opt_out=True``.
     """
     return send_message(
         recipient,
@@ -139,6 +145,8 @@ def send_sms(
         created_by=created_by,
         defer=defer,
         sensitive=sensitive,
+        send_at=send_at,
+        ignore_opt_out=ignore_opt_out,
     )
 
 
@@ -159,10 +167,13 @@ def send_viber(
     created_by: Any = None,
     defer: bool = False,
     sensitive: bool = False,
+    send_at: dt.datetime | None = None,
+    ignore_opt_out: bool = False,
 ) -> Message:
     """Send a Viber message; ``sms_text`` adds an SMS sent if Viber fails.
 
-    Behaves as :func:`send_sms` for errors, ``defer`` and the returned message.
+    Behaves as :func:`send_sms` for errors, ``defer``, ``send_at``, ``ignore_opt_out``
+    and the returned message.
     """
     viber = ViberContent(
         text=text,
@@ -183,6 +194,8 @@ def send_viber(
         created_by=created_by,
         defer=defer,
         sensitive=sensitive,
+        send_at=send_at,
+        ignore_opt_out=ignore_opt_out,
     )
 
 
@@ -197,6 +210,8 @@ def send_message(
     created_by: Any = None,
     defer: bool = False,
     sensitive: bool = False,
+    send_at: dt.datetime | None = None,
+    ignore_opt_out: bool = False,
 ) -> Message:
     """Send a message over ``channels`` in fallback order and return its record.
 
@@ -214,6 +229,16 @@ def send_message(
     (``Your code: ••••••``), and only the request to SMS-fly carries it. Such a message
     is sent at once (``defer=True`` is refused) and is never queued for a later try or
     sent again: a send that fails ends ``failed`` or ``unknown``.
+
+    With ``send_at`` (an aware datetime in the future) the message is written
+    ``queued`` and nothing is sent before that time: a task is enqueued to run then
+    when the task backend can defer (``run_after``), and ``smsfly_sync`` (or its
+    ``sync_due`` task) sends it once the time has come in any case.
+
+    A number on the opt-out list is never sent to: the message is written ``failed``
+    with ``error_code == "OPTED_OUT"``, no request is made and
+    :data:`~django_smsfly.signals.message_failed` is sent. ``ignore_opt_out=True``
+    (recorded on the message) sends anyway, for a message the recipient must get.
     """
     draft = Draft(
         recipient=recipient,
@@ -224,20 +249,34 @@ def send_message(
         metadata=metadata,
         created_by=created_by,
         sensitive=sensitive,
+        send_at=send_at,
+        ignore_opt_out=ignore_opt_out,
     )
     if sensitive and defer:
         raise SmsFlyValidationError(
             _("a sensitive message is sent at once: its text is not stored for a task"),
             field="defer",
         )
+    if sending.is_scheduled(draft):
+        return _schedule(draft)
     if not defer:
         return sending.send_now(draft)
     taskcompat.get_backend(smsfly_settings.TASK_BACKEND)  # fail before writing
     message, created = sending.write(draft)
-    if created:
+    if created and message.state == Message.State.QUEUED:
         enqueue_send([message.pk])
         if not transaction.get_connection().in_atomic_block:
             message.refresh_from_db()  # an immediate backend may have sent it already
+    return message
+
+
+def _schedule(draft: Draft) -> Message:
+    """Write a message to be sent at ``draft.send_at``; enqueue its task for then where
+    the task backend can defer (else ``smsfly_sync`` sends it when it is due)."""
+    message, created = sending.write(draft)
+    alias = smsfly_settings.TASK_BACKEND
+    if created and message.state == Message.State.QUEUED and taskcompat.supports_defer(alias):
+        enqueue_send([message.pk], run_after=draft.send_at)
     return message
 
 
@@ -250,11 +289,15 @@ def queue_message(
     idempotency_key: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     created_by: Any = None,
+    send_at: dt.datetime | None = None,
+    ignore_opt_out: bool = False,
+    campaign_id: int | None = None,
 ) -> Message:
     """Validate a message and write it as ``queued`` without sending it.
 
-    :func:`dispatch` (or ``smsfly_sync``) sends it later. With an ``idempotency_key``
-    already used, the existing message is returned.
+    :func:`dispatch` (or ``smsfly_sync``) sends it later, not before ``send_at``. With
+    an ``idempotency_key`` already used, the existing message is returned. To a number
+    that opted out it is written ``failed`` (``OPTED_OUT``) unless ``ignore_opt_out``.
     """
     draft = Draft(
         recipient=recipient,
@@ -264,6 +307,9 @@ def queue_message(
         idempotency_key=idempotency_key,
         metadata=metadata,
         created_by=created_by,
+        send_at=send_at,
+        ignore_opt_out=ignore_opt_out,
+        campaign_id=campaign_id,
     )
     message, _created = sending.write(draft)
     return message

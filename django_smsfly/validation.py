@@ -20,11 +20,18 @@ from django.core.validators import URLValidator
 
 from django_smsfly.channels import Channel
 from django_smsfly.exceptions import SmsFlyValidationError, _
+from django_smsfly.segments import count_segments
 
 #: Message lifetime bounds, in minutes (document: 1 to 1440).
 TTL_MIN, TTL_MAX = 1, 1440
 VIBER_TEXT_MAX = 1000
 BUTTON_CAPTION_MAX = 30
+#: The most parts an SMS may take unless the caller says otherwise
+#: (``SMSFLY["MAX_SMS_PARTS"]``).
+MAX_SMS_PARTS = 10
+#: The most characters one SMS part holds (GSM-7, one part): a text longer than
+#: ``parts * SMS_PART_MAX`` needs more parts without counting them.
+SMS_PART_MAX = 160
 
 _MOBILE_TYPES = frozenset(
     {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -63,6 +70,61 @@ class ViberContent:
     source: str | None = None
     #: Lifetime in minutes (1–1440); ``None`` leaves SMS-fly's default.
     ttl: int | None = None
+
+
+def check_storable(text: str, field: str) -> None:
+    """Refuse characters no database column can hold: NUL (PostgreSQL refuses it) and
+    unpaired surrogates (not encodable as UTF-8)."""
+    if "\x00" in text:
+        raise SmsFlyValidationError(
+            _("contains a NUL character (\\x00), which cannot be stored or sent"), field=field
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SmsFlyValidationError(
+            _("contains a character that is not valid Unicode text"), field=field
+        ) from None
+
+
+def check_sms_parts(text: str, max_parts: int = MAX_SMS_PARTS, field: str = "sms.text") -> None:
+    """Refuse an SMS text longer than ``max_parts`` parts, before it is stored or sent."""
+    if len(text) > max_parts * SMS_PART_MAX:
+        parts = None  # certainly too long: not worth counting a huge text
+    else:
+        parts = count_segments(text).parts
+        if parts <= max_parts:
+            return
+    if parts is None:
+        message = _(
+            "is too long: %(length)d characters, more than the %(max)d SMS parts allowed "
+            "(SMSFLY['MAX_SMS_PARTS'])"
+        ) % {"length": len(text), "max": max_parts}
+    else:
+        message = _(
+            "is too long: %(parts)d SMS parts, at most %(max)d are allowed "
+            "(SMSFLY['MAX_SMS_PARTS'])"
+        ) % {"parts": parts, "max": max_parts}
+    raise SmsFlyValidationError(message, field=field)
+
+
+def check_region(
+    recipient: str, allowed: Iterable[str] | None, *, field: str = "recipient"
+) -> None:
+    """Refuse a number (international digits) in a country outside ``allowed``."""
+    if allowed is None:
+        return
+    allowed = tuple(allowed)
+    region = phonenumbers.region_code_for_number(phonenumbers.parse("+" + recipient))
+    if region not in allowed:
+        raise SmsFlyValidationError(
+            _(
+                "+%(number)s is in %(region)s; messages may only go to %(allowed)s "
+                "(SMSFLY['ALLOWED_REGIONS'])"
+            )
+            % {"number": recipient, "region": region or "?", "allowed": ", ".join(allowed)},
+            field=field,
+        )
 
 
 def normalize_recipient(value: object, region: str = "UA") -> str:
@@ -212,10 +274,14 @@ def _source(source: str | None, default: str | None, channel: Channel) -> str:
     return value.strip()
 
 
-def sms_block(content: SmsContent, default_source: str | None) -> dict[str, Any]:
+def sms_block(
+    content: SmsContent, default_source: str | None, max_parts: int = MAX_SMS_PARTS
+) -> dict[str, Any]:
     """Validate SMS content and return the ``sms`` object of a SENDMESSAGE request."""
     if not isinstance(content.text, str) or not content.text.strip():
         raise SmsFlyValidationError(_("the SMS text must not be empty"), field="sms.text")
+    check_storable(content.text, "sms.text")
+    check_sms_parts(content.text, max_parts)
     block: dict[str, Any] = {"source": _source(content.source, default_source, Channel.SMS)}
     ttl = validate_ttl(content.ttl, "sms.ttl")
     if ttl is not None:
@@ -231,6 +297,8 @@ def viber_block(content: ViberContent, default_source: str | None) -> dict[str, 
     text = content.text
     if text is not None and (not isinstance(text, str) or not text.strip()):
         raise SmsFlyValidationError(_("the Viber text must not be empty"), field="viber.text")
+    if text is not None:
+        check_storable(text, "viber.text")
     if text is not None and len(text) > VIBER_TEXT_MAX:
         raise SmsFlyValidationError(
             _("at most %(max)d characters, got %(length)d")
@@ -312,15 +380,21 @@ def build_send_data(
     region: str = "UA",
     sms_source: str | None = None,
     viber_source: str | None = None,
+    allowed_regions: Iterable[str] | None = None,
+    max_sms_parts: int = MAX_SMS_PARTS,
 ) -> dict[str, Any]:
     """Validate a whole message and return the ``data`` object of a SENDMESSAGE request.
 
     Each listed channel needs its content; content for a channel that is not listed is
-    refused too, since SMS-fly would silently ignore it.
+    refused too, since SMS-fly would silently ignore it. ``allowed_regions`` (``None``:
+    any) are the countries the number may be in; an SMS text may take at most
+    ``max_sms_parts`` parts.
     """
     order = validate_channels(channels)
+    number = normalize_recipient(recipient, region)
+    check_region(number, allowed_regions)
     data: dict[str, Any] = {
-        "recipient": normalize_recipient(recipient, region),
+        "recipient": number,
         "channels": [c.value for c in order],
     }
     sms_content = _coerce(sms, SmsContent, Channel.SMS, order)
@@ -329,7 +403,7 @@ def build_send_data(
         if channel is Channel.VIBER and viber_content is not None:
             data["viber"] = viber_block(viber_content, viber_source)
         elif sms_content is not None:
-            data["sms"] = sms_block(sms_content, sms_source)
+            data["sms"] = sms_block(sms_content, sms_source, max_sms_parts)
     return data
 
 

@@ -23,7 +23,7 @@ from django_smsfly.conf import smsfly_settings
 from django_smsfly.delivery import records, schedule
 from django_smsfly.delivery.records import Transition
 from django_smsfly.exceptions import SmsFlyBadReply, SmsFlyError, SmsFlyRateLimited, Verdict
-from django_smsfly.models import ChannelStatus, Message, StatusChange
+from django_smsfly.models import ChannelStatus, Message, OptOut, StatusChange
 from django_smsfly.results import SendResult
 from django_smsfly.statuses import DeliveryStatus, advance, overall
 
@@ -274,6 +274,30 @@ def record_failure(message: Message, exc: BaseException) -> None:
                 records.on_commit_signal(signal, message, error=exc)
 
     records.store_outcome(write, message_pk=message.pk, outcome=f"{fields['state']} ({code})")
+    if code == STOP_LIST_CODE:
+        add_stop_listed(message.recipient)
+
+
+#: SMS-fly's error for a number on the account's stop list.
+STOP_LIST_CODE = "ERRPHONES"
+
+
+def add_stop_listed(recipient: str) -> None:
+    """Put a number SMS-fly refused as stop-listed (``ERRPHONES``) on the opt-out list,
+    so no further message is spent on it. Never raises for a database hiccup: the
+    message's outcome is already stored, and the next refusal adds it again."""
+    try:
+        OptOut.objects.get_or_create(
+            recipient=recipient,
+            defaults={
+                "source": OptOut.Source.ERRPHONES,
+                "note": _("SMS-fly refused a message: the number is on its stop list."),
+            },
+        )
+    except (IntegrityError, DataError):  # added by another worker meanwhile
+        pass
+    except Exception:
+        logger.exception("Could not add a stop-listed number to the opt-out list.")
 
 
 def _apply(message: Message, fields: dict[str, Any]) -> None:

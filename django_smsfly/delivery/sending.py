@@ -47,9 +47,10 @@ from django_smsfly.delivery import records
 from django_smsfly.delivery.outcomes import SensitiveNotKept, record_acceptance, record_failure
 from django_smsfly.exceptions import (
     SmsFlyError,
+    SmsFlyOptedOut,
     SmsFlyValidationError,
 )
-from django_smsfly.models import Message
+from django_smsfly.models import Message, OptOut
 from django_smsfly.ratelimit import (
     RateLimiter,
     RateLimiterUnavailable,
@@ -78,6 +79,12 @@ class Draft:
     created_by: Any = None
     #: The text holds a secret: only the request carries it (see :func:`insert`).
     sensitive: bool = False
+    #: Not to be sent before this (an aware datetime); ``None``: at once.
+    send_at: dt.datetime | None = None
+    #: Send even to a number on the opt-out list (recorded on the message).
+    ignore_opt_out: bool = False
+    #: The campaign the message belongs to (its primary key).
+    campaign_id: int | None = None
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -95,7 +102,38 @@ def prepare(draft: Draft) -> PreparedMessage:
         )
     if draft.metadata is not None and not isinstance(draft.metadata, Mapping):
         raise SmsFlyValidationError(_("must be a dict"), field="metadata")
+    send_at = draft.send_at
+    if send_at is not None and (
+        not isinstance(send_at, dt.datetime) or timezone.is_naive(send_at)
+    ):
+        raise SmsFlyValidationError(
+            _("must be an aware datetime (with a time zone)"), field="send_at"
+        )
+    if send_at is not None and draft.sensitive:
+        raise SmsFlyValidationError(
+            _("a sensitive message is sent at once: its text is not stored for later"),
+            field="send_at",
+        )
     return prepared
+
+
+def opted_out(recipient: str) -> bool:
+    """Whether the number (international digits) is on the opt-out list."""
+    return OptOut.objects.filter(recipient=recipient).exists()
+
+
+def is_scheduled(draft: Draft, now: dt.datetime | None = None) -> bool:
+    """Whether the draft is not to be sent yet (its ``send_at`` is still ahead).
+
+    A ``send_at`` that is not an aware datetime counts as ahead: writing the draft
+    validates it, and refuses it there.
+    """
+    send_at = draft.send_at
+    if send_at is None:
+        return False
+    if not isinstance(send_at, dt.datetime) or timezone.is_naive(send_at):
+        return True
+    return send_at > (now or timezone.now())
 
 
 def existing(draft: Draft) -> Message | None:
@@ -118,8 +156,10 @@ def insert(
     so no separate claiming UPDATE is needed; the request must leave right after.
     ``refusal``: the row is born ``queued`` with that error and a retry time (nothing
     was sent, no attempt counted) — or ``failed`` for a sensitive message, whose text
-    is not kept for a later try. With an idempotency key another caller already used,
-    theirs is returned with ``created=False``.
+    is not kept for a later try, and for a refusal that is not transient (the number
+    opted out). With an idempotency key another caller already used, theirs is returned
+    with ``created=False``. A draft with ``send_at`` is born queued, not to be sent
+    (claimed) before that time.
 
     A sensitive draft's row holds its texts masked (``Your code: ••••••``): the real
     text is only in ``prepared``, which the caller sends at once.
@@ -137,6 +177,11 @@ def insert(
         metadata=dict(draft.metadata or {}),
         created_by=created_by if getattr(created_by, "pk", None) else None,
         sensitive=draft.sensitive,
+        send_at=draft.send_at,
+        # The claim honours retry_at: a scheduled message is not due before its time.
+        retry_at=draft.send_at,
+        ignore_opt_out=draft.ignore_opt_out,
+        campaign_id=draft.campaign_id,
     )
     if claimed:
         message.state = Message.State.SENDING
@@ -147,7 +192,8 @@ def insert(
     elif refusal is not None:
         message.error_code = records.db_text(refusal.error_code, 64)
         message.error_text = records.db_text(str(refusal))
-        if draft.sensitive:
+        if draft.sensitive or not refusal.transient:
+            message.retry_at = None
             message.state = Message.State.FAILED
             message.status = DeliveryStatus.FAILED.value
         else:
@@ -168,13 +214,29 @@ def insert(
 def write(draft: Draft) -> tuple[Message, bool]:
     """Validate and write a draft as ``queued``; ``(message, created)``.
 
-    With an idempotency key already used, the existing message, ``created=False``.
+    With an idempotency key already used, the existing message, ``created=False``. To a
+    number that opted out (and without ``ignore_opt_out``) it is written ``failed``
+    with ``OPTED_OUT`` and :data:`~django_smsfly.signals.message_failed` is sent.
     """
     prepared = prepare(draft)
     found = existing(draft)
     if found is not None:
         return found, False
+    refused = _refuse_opted_out(draft, prepared)
+    if refused is not None:
+        return refused
     return insert(draft, prepared, claimed=False)
+
+
+def _refuse_opted_out(draft: Draft, prepared: PreparedMessage) -> tuple[Message, bool] | None:
+    """Write the draft ``failed`` (``OPTED_OUT``, no request) if its number opted out."""
+    if draft.ignore_opt_out or not opted_out(prepared.recipient):
+        return None
+    error = SmsFlyOptedOut()
+    message, created = insert(draft, prepared, claimed=False, refusal=error)
+    if created:
+        records.on_commit_signal(signals.message_failed, message, error=error)
+    return message, created
 
 
 # -- sending ------------------------------------------------------------------------------
@@ -203,6 +265,11 @@ def send_now(draft: Draft, *, rate_limit: float | None = None) -> Message:
     found = existing(draft)
     if found is not None:
         return found
+    refused = _refuse_opted_out(draft, prepared)
+    if refused is not None:
+        return refused[0]
+    if is_scheduled(draft):
+        return insert(draft, prepared, claimed=False)[0]  # sent when its time comes
     try:
         send_limiter(rate_limit).acquire()
     except RateLimiterUnavailable as exc:
@@ -349,6 +416,10 @@ def request(message: Message, prepared: PreparedMessage | None = None) -> None:
         if message.sensitive:
             # Only its masked text was kept: there is nothing right to send.
             record_failure(message, SensitiveNotKept())
+            return
+        if not message.ignore_opt_out and opted_out(message.recipient):
+            # The number opted out after the message was queued: it never leaves.
+            record_failure(message, SmsFlyOptedOut())
             return
         prepared = PreparedMessage(
             recipient=message.recipient,
