@@ -36,7 +36,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("client", ("client",)),
     (
         "records",
-        ("conf", "privacy", "clients", "models", "ratelimit", "signals", "taskcompat"),
+        (
+            "conf",
+            "privacy",
+            "clients",
+            "models",
+            "ratelimit",
+            "signals",
+            "taskcompat",
+            "quiet",
+        ),
     ),
     ("delivery", ("delivery",)),
     ("tasks", ("tasks",)),

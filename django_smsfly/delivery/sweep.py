@@ -23,7 +23,7 @@ from django_smsfly import signals
 from django_smsfly.delivery import records, sending, syncing
 from django_smsfly.delivery.syncing import SyncReport
 from django_smsfly.exceptions import SmsFlyWorkerLost
-from django_smsfly.models import Message, MessageQuerySet
+from django_smsfly.models import Campaign, Message, MessageQuerySet
 from django_smsfly.ratelimit import RateLimiterUnavailable
 
 logger = logging.getLogger("django_smsfly")
@@ -98,13 +98,26 @@ def recover_stale_sends(*, now: dt.datetime | None = None) -> RecoveryReport:
     return report
 
 
+#: Campaign states whose queued messages wait: an operator paused the campaign (its
+#: runner sends them on resume), or it has not started yet.
+HELD_CAMPAIGNS = (Campaign.Status.PAUSED, Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+
+
 def due_to_send(now: dt.datetime) -> MessageQuerySet:
-    """Queued messages nobody is about to send: their retry time came, or their task
-    (if any) has had ``QUEUED_GRACE`` to run and did not."""
-    return Message.objects.filter(state=Message.State.QUEUED).filter(
-        Q(retry_at__lte=now)
-        | Q(retry_at__isnull=True, attempts__gt=0)
-        | Q(retry_at__isnull=True, created_at__lte=now - records.queued_grace())
+    """Queued messages nobody is about to send: their retry time (or ``send_at``) came,
+    or their task (if any) has had ``QUEUED_GRACE`` to run and did not. Messages of a
+    campaign that is paused or not started wait for it."""
+    return (
+        Message.objects.filter(state=Message.State.QUEUED)
+        .filter(
+            Q(retry_at__lte=now)
+            | Q(retry_at__isnull=True, attempts__gt=0)
+            | Q(retry_at__isnull=True, created_at__lte=now - records.queued_grace())
+        )
+        .filter(
+            Q(campaign__isnull=True)
+            | ~Q(campaign_id__in=Campaign.objects.filter(status__in=HELD_CAMPAIGNS).values("pk"))
+        )
     )
 
 

@@ -37,6 +37,8 @@ Test numbers: any Ukrainian number (``380`` + 9 digits) ending in
 ``0003`` never delivered; each channel ends ``EXPIRED`` after its ttl (:attr:`Outcome.EXPIRED`)
 ``0004`` SENDMESSAGE is refused with ``INVRECIPIENT`` (:attr:`Outcome.REJECTED`)
 ``0005`` every channel is ``STOPED`` (:attr:`Outcome.STOPPED`)
+``0006`` SENDMESSAGE is refused with ``ERRPHONES``: the number is on the stop list
+         (:attr:`Outcome.STOP_LISTED`)
 ======== =========================================================================
 
 Every other number is delivered. :data:`.TEST_NUMBERS` lists one example of each.

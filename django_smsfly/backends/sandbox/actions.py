@@ -148,6 +148,8 @@ def _send_message(state: SandboxState, data: dict[str, Any], now: dt.datetime) -
     outcome = state.outcome_for(order.recipient)
     if outcome is Outcome.REJECTED:
         raise ApiError("INVRECIPIENT", "the recipient refuses messages (sandbox rule)")
+    if outcome is Outcome.STOP_LISTED:
+        raise ApiError("ERRPHONES", "the number is on the account's stop list (sandbox rule)")
     costs = {ch: _cost(state, ch, order.recipient, order.blocks[ch]) for ch in order.channels}
     _charge(state, costs)
     plan = MessagePlan(now, order.channels, outcome, order.ttl, float(state.options["speed"]))

@@ -26,6 +26,8 @@ class Outcome(str, enum.Enum):
     REJECTED = "rejected"
     #: Every channel is stopped by the system (``STOPED``).
     STOPPED = "stopped"
+    #: SENDMESSAGE is refused with ``ERRPHONES``: the number is on the account's stop list.
+    STOP_LISTED = "stop_listed"
 
 
 #: One example number per built-in test outcome (any ``380`` number with that ending works).
@@ -35,6 +37,7 @@ TEST_NUMBERS: Mapping[Outcome, str] = {
     Outcome.EXPIRED: "380500000003",
     Outcome.REJECTED: "380500000004",
     Outcome.STOPPED: "380500000005",
+    Outcome.STOP_LISTED: "380500000006",
 }
 _TEST_SUFFIXES = {number[-4:]: outcome for outcome, number in TEST_NUMBERS.items()}
 _UA_NUMBER = re.compile(r"380\d{9}")
