@@ -64,7 +64,8 @@ def quiet_until(recipient: str, now: dt.datetime) -> dt.datetime | None:
 
 def _zones_of(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
     try:
-        from phonenumbers import timezone as number_zones
+        # Not at the top: the "lite" build of phonenumbers has no time zone data.
+        from phonenumbers import timezone as number_zones  # noqa: PLC0415
     except ImportError:  # a build of phonenumbers without its time zone data
         return ()
     zones = number_zones.time_zones_for_number(number)
