@@ -266,7 +266,9 @@ KYIV = dt.timezone(dt.timedelta(hours=2))  # Europe/Kyiv in winter
     ],
 )
 def test_quiet_hours_across_midnight_in_the_recipients_zone(
-    local: tuple[int, ...], until: tuple[int, ...] | None, settings: Any
+    local: tuple[int, int, int, int, int],
+    until: tuple[int, int, int, int, int] | None,
+    settings: Any,
 ) -> None:
     settings.SMSFLY = {**settings.SMSFLY, "QUIET_HOURS": {"START": "21:00", "END": "09:00"}}
     now = dt.datetime(*local, tzinfo=KYIV)
