@@ -3,7 +3,7 @@ Viber extras, sender names, lifetime, and the channels chosen from what was give
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
@@ -11,6 +11,26 @@ from django.utils.translation import gettext as _
 from django_smsfly.channels import Channel
 from django_smsfly.mailing.report import MailingError
 from django_smsfly.validation import SmsContent, ViberContent, validate_channels
+
+#: Makes a row's texts from its values: ``(sms_text, viber_text)``. Raises
+#: :class:`ValueError` (or an :class:`~django_smsfly.exceptions.SmsFlyError`) whose text
+#: says why the row cannot be rendered (a missing or empty value, say).
+RowRenderer = Callable[[Mapping[str, str]], tuple[str | None, str | None]]
+
+
+@dataclass(frozen=True)
+class RowTemplate:
+    """Texts rendered for each row by something other than ``{column}`` templates (a
+    :class:`~django_smsfly.models.MessageTemplate`, for a campaign)."""
+
+    render: RowRenderer
+    #: The columns the texts read; each must be in the file's header.
+    variables: frozenset[str]
+    #: Whether it makes an SMS text / a Viber text.
+    sms: bool
+    viber: bool
+    #: How errors name it (``template 'welcome'``).
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,11 +57,15 @@ class MailingContent:
     #: Lifetime on every channel, in minutes.
     ttl: int | None = None
     flash: bool = False
+    #: Texts rendered per row (instead of ``text``/``viber_text``).
+    template: RowTemplate | None = None
 
     @property
     def has_viber(self) -> bool:
         """Whether any Viber content was given."""
         given = (self.viber_text, self.image, self.button_caption, self.button_url)
+        if self.template is not None and self.template.viber:
+            return True
         return any(value is not None for value in given)
 
     def choose_channels(self, *, sms: bool, viber: bool) -> tuple[Channel, ...]:

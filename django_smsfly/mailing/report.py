@@ -37,7 +37,17 @@ class Outcome(str, enum.Enum):
     ENQUEUED = "enqueued"
     #: Dry run: valid, and would be sent.
     CHECKED = "checked"
+    #: Written queued to be sent later: the recipient is in quiet hours.
+    SCHEDULED = "scheduled"
+    #: The number is on the opt-out list: recorded failed (``OPTED_OUT``), not sent.
+    OPTED_OUT = "opted_out"
+    #: The same number as an earlier row of the file (a campaign sends it once).
+    DUPLICATE = "duplicate"
 
+
+#: How many lines a report keeps for a count that names its rows (a dry run of a large
+#: file with no prices must not hold a list as long as the file).
+LINES_KEPT = 100
 
 #: The outcomes that are a row's failure (the run's exit status is 1 when any occurs).
 PROBLEMS = frozenset({Outcome.INVALID, Outcome.FAILED, Outcome.UNKNOWN})
@@ -88,6 +98,9 @@ class MailingReport:
     #: Rows read (blank lines not counted), and the line of the last one.
     rows: int = 0
     line: int = 0
+    #: The rows the run is to go through (the file's, or ``limit``), counted before the
+    #: first is sent; ``None`` when not known (a stream that cannot be read twice).
+    total: int | None = None
     # One count per outcome (see :class:`Outcome`).
     sent: int = 0
     queued: int = 0
@@ -98,6 +111,9 @@ class MailingReport:
     elsewhere: int = 0
     enqueued: int = 0
     checked: int = 0
+    scheduled: int = 0
+    opted_out: int = 0
+    duplicate: int = 0
     #: What SMS-fly charged for the messages it accepted.
     cost: Decimal = Decimal(0)
     #: The rows that could not be sent, in file order.
@@ -110,8 +126,10 @@ class MailingReport:
     encodings: dict[str, int] = field(default_factory=dict)
     first: Decimal = Decimal(0)
     most: Decimal = Decimal(0)
-    #: Dry run: rows whose cost is not known (no price for the number's network).
+    #: Dry run: rows whose cost is not known (no price for the number's network), and
+    #: the lines of the first :data:`LINES_KEPT` of them.
     unpriced: int = 0
+    unpriced_lines: list[int] = field(default_factory=list)
     #: Dry run: why the price list could not be had (then no row is priced).
     price_error: str | None = None
 
@@ -144,6 +162,8 @@ class MailingReport:
         estimate = result.estimate
         if estimate is None or estimate.first is None or estimate.most is None:
             self.unpriced += 1
+            if len(self.unpriced_lines) < LINES_KEPT:
+                self.unpriced_lines.append(result.line)
         else:
             self.first += estimate.first
             self.most += estimate.most

@@ -21,8 +21,8 @@ from django.utils.translation import gettext as _
 from django_smsfly import services
 from django_smsfly.channels import Channel
 from django_smsfly.conf import smsfly_settings
-from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
-from django_smsfly.mailing.content import MailingContent
+from django_smsfly.exceptions import SmsFlyError, SmsFlyOptedOut, SmsFlyValidationError
+from django_smsfly.mailing.content import MailingContent, RowTemplate
 from django_smsfly.mailing.report import (
     MailingError,
     MailingInterrupted,
@@ -33,16 +33,19 @@ from django_smsfly.mailing.report import (
 from django_smsfly.mailing.source import (
     CsvFile,
     Header,
+    Row,
     RowError,
+    count_rows,
     describe,
     fill,
     open_rows,
     row_key,
 )
-from django_smsfly.models import Message
+from django_smsfly.models import Message, OptOut
 from django_smsfly.pricing import CostEstimate
+from django_smsfly.quiet import quiet_until
 from django_smsfly.segments import count_segments
-from django_smsfly.validation import SmsContent, ViberContent
+from django_smsfly.validation import SmsContent, ViberContent, normalize_recipient
 
 #: Sends per second when neither the run nor ``SMSFLY["SEND_RATE_LIMIT"]`` sets a rate:
 #: SMS-fly answers bursts with HTTP 429.
@@ -72,6 +75,10 @@ def run_csv(
     run_id: str | None = None,
     progress: Callable[[MailingReport], None] | None = None,
     on_row: Callable[[RowResult], None] | None = None,
+    campaign_id: int | None = None,
+    quiet_hours: bool = False,
+    unique: bool = False,
+    keep_going: Callable[[MailingReport], bool] | None = None,
 ) -> MailingReport:
     """Send one message per row of a CSV file (or, with ``dry_run``, check each row).
 
@@ -86,12 +93,21 @@ def run_csv(
     the file's own); ``run_id`` marks the messages this run writes (default: a new id).
 
     ``on_row`` is called with each row's :class:`RowResult`, then ``progress`` with the
-    report so far. Returns the :class:`MailingReport`; a run that stopped early (SMS-fly
+    report so far. A campaign's run (:mod:`django_smsfly.campaigns`) also passes
+    ``campaign_id`` (its messages are linked to it), ``quiet_hours`` (a row whose
+    recipient is inside ``SMSFLY["QUIET_HOURS"]`` is written queued to be sent at the
+    window's end, not now), ``unique`` (a row repeating an earlier row's number is
+    skipped as a duplicate) and ``keep_going``, asked after every row: ``False`` ends
+    the run there (paused or cancelled), with the row in hand finished.
+
+    Returns the :class:`MailingReport`; a run that stopped early (SMS-fly
     refusing everything, the file broken further down) says why in ``report.stopped``.
     Raises :class:`MailingError` before any row is sent when the file or the options
     cannot be used, and :class:`MailingInterrupted` (with the report) on Ctrl-C.
     """
     source = describe(file)
+    # The whole file's structure first: a malformed row anywhere sends nothing at all.
+    total = count_rows(file, encoding=encoding, delimiter=delimiter)
     with open_rows(file, encoding=encoding, delimiter=delimiter) as rows:
         first = next(rows, None)
         if first is None:
@@ -100,18 +116,13 @@ def run_csv(
                 % {"path": source}
             )
         header = Header.parse(first[1], source=source)
-        for option, template in (("--text", content.text), ("--viber-text", content.viber_text)):
-            if template is not None:
-                header.check_template(option, template)
-        channels = content.choose_channels(
-            sms=content.text is not None or "text" in header.special,
-            viber=content.has_viber or "viber_text" in header.special,
-        )
+        channels = check_content(header, content)
         report = MailingReport(
             run_id=run_id or uuid.uuid4().hex,
             dry_run=dry_run,
             deferred=defer and not dry_run,
             channels=channels,
+            total=total if limit is None or total is None else min(total, limit),
         )
         run = _Run(
             header,
@@ -123,7 +134,46 @@ def run_csv(
             progress=progress,
             on_row=on_row,
         )
+        run.campaign_id = campaign_id
+        run.quiet_hours = quiet_hours
+        run.unique = unique
+        run.keep_going = keep_going
         return run.run(rows, limit)
+
+
+def check_content(header: Header, content: MailingContent) -> tuple[Channel, ...]:
+    """Check the content against the file's header; the channels every message takes.
+
+    Raises :class:`MailingError` for a template naming something that is not a column,
+    or channels the content cannot fill.
+    """
+    template = content.template
+    if template is not None:
+        _check_variables(header, template)
+        return content.choose_channels(sms=template.sms, viber=template.viber)
+    for option, text in (("--text", content.text), ("--viber-text", content.viber_text)):
+        if text is not None:
+            header.check_template(option, text)
+    return content.choose_channels(
+        sms=content.text is not None or "text" in header.special,
+        viber=content.has_viber or "viber_text" in header.special,
+    )
+
+
+def _check_variables(header: Header, template: RowTemplate) -> None:
+    missing = sorted(template.variables - set(header.columns))
+    if missing:
+        raise MailingError(
+            _(
+                "The %(template)s uses %(names)s, which the CSV does not have as columns "
+                "(columns: %(columns)s)."
+            )
+            % {
+                "template": template.label or _("template"),
+                "names": ", ".join(missing),
+                "columns": ", ".join(header.columns),
+            }
+        )
 
 
 def _file_name(source: str) -> str:
@@ -168,6 +218,13 @@ class _Run:
         #: ``defer``: primary keys written but not yet enqueued (flushed in batches).
         self.pending: list[int] = []
         self.unsettled_in_a_row = 0
+        # A campaign's run (see run_csv).
+        self.campaign_id: int | None = None
+        self.quiet_hours = False
+        self.unique = False
+        self.keep_going: Callable[[MailingReport], bool] | None = None
+        #: ``unique``: the numbers of the rows read so far (as integers: small).
+        self.seen: set[int] = set()
 
     def run(self, rows: Iterator[tuple[int, list[str]]], limit: int | None) -> MailingReport:
         """Go through the rows; stop early when going on is useless."""
@@ -198,26 +255,56 @@ class _Run:
             self._stop_if_hopeless(result)
             if limit is not None and self.report.rows >= limit:
                 return  # before reading on: the rest of the file is for the next run
+            if self.keep_going is not None and not self.keep_going(self.report):
+                return  # paused or cancelled: the row in hand is done, nothing is half-sent
 
     def _row(self, index: int, line: int, cells: list[str]) -> RowResult:
         """One row, step by step: its values and texts, its key, then its message."""
         header, content = self.header, self.content
         try:
             values = header.values(cells)
-            sms_text = fill("--text", content.text, values, header.cell(values, "text"))
-            viber_text = fill(
-                "--viber-text", content.viber_text, values, header.cell(values, "viber_text")
-            )
+            sms_text, viber_text = self._texts(values)
+            recipient = values[header.special["recipient"]]
+            if self.unique and self._repeated(recipient):
+                return RowResult(
+                    line, Outcome.DUPLICATE, recipient, detail=_("the number of an earlier row")
+                )
             key, earlier = self._key(index, cells)
             if earlier is not None:
                 return self._take(line, earlier)
-            recipient = values[header.special["recipient"]]
             sms, viber = content.blocks(self.channels, sms_text, viber_text)
             if self.report.dry_run:
                 return self._check(line, recipient, sms, viber)
             return self._take(line, self._write(line, recipient, sms, viber, key))
         except RowError as exc:
             return RowResult(line, Outcome.INVALID, detail=str(exc))
+
+    def _texts(self, values: Row) -> tuple[str | None, str | None]:
+        """The row's SMS and Viber texts: rendered, filled from ``{column}`` templates,
+        or the file's own text columns."""
+        header, content = self.header, self.content
+        if content.template is not None:
+            try:
+                return content.template.render(dict(values))
+            except (ValueError, SmsFlyError) as exc:
+                raise RowError(str(exc)) from exc
+        sms_text = fill("--text", content.text, values, header.cell(values, "text"))
+        viber_text = fill(
+            "--viber-text", content.viber_text, values, header.cell(values, "viber_text")
+        )
+        return sms_text, viber_text
+
+    def _repeated(self, recipient: str) -> bool:
+        """``unique``: whether an earlier row had this number (an invalid one is left to
+        the write, which names the problem)."""
+        try:
+            number = int(normalize_recipient(recipient, smsfly_settings.DEFAULT_REGION))
+        except (SmsFlyValidationError, ValueError):
+            return False
+        if number in self.seen:
+            return True
+        self.seen.add(number)
+        return False
 
     def _key(self, index: int, cells: list[str]) -> tuple[str, Message | None]:
         """This row's idempotency key, and the message that already used it, if any.
@@ -231,6 +318,8 @@ class _Run:
             earlier = Message.objects.filter(idempotency_key=key).first()
             if earlier is None or earlier.state != Message.State.FAILED:
                 return key, earlier
+            if earlier.error_code == SmsFlyOptedOut.default_code and _still_opted_out(earlier):
+                return key, earlier  # the number is still on the list: not tried again
             attempt += 1
             key = f"{base}:{attempt}"
 
@@ -255,15 +344,31 @@ class _Run:
                 viber=viber,
                 idempotency_key=key,
                 metadata=metadata,
+                send_at=self._quiet_until(recipient),
+                campaign_id=self.campaign_id,
             )
         except SmsFlyValidationError as exc:
             raise RowError(str(exc)) from exc
+
+    def _quiet_until(self, recipient: str) -> dt.datetime | None:
+        """``quiet_hours``: the end of the recipient's quiet window, if it is in one now."""
+        if not self.quiet_hours or smsfly_settings.QUIET_HOURS is None:
+            return None
+        try:
+            digits = normalize_recipient(recipient, smsfly_settings.DEFAULT_REGION)
+        except SmsFlyValidationError:
+            return None  # queue_message refuses it, naming the problem
+        return quiet_until(digits, timezone.now())
 
     def _take(self, line: int, message: Message) -> RowResult:
         """What this run does with a row's message: send it, hand it to the task workers,
         or leave it to whoever has it."""
         if self.report.dry_run:
             return _found(line, message, Outcome.SKIPPED)
+        if message.state == Message.State.FAILED and message.error_code == _OPTED_OUT:
+            return _found(line, message, Outcome.OPTED_OUT)
+        if _waits_for_its_time(message):
+            return _found(line, message, Outcome.SCHEDULED)
         if self.report.deferred and message.state == Message.State.QUEUED:
             # Written now, or left queued by an interrupted --defer run: enqueue it
             # (again). A send task claims its message first, so it is sent once.
@@ -382,9 +487,27 @@ class _Run:
             return None
 
 
+_OPTED_OUT = SmsFlyOptedOut.default_code
+
+
 def _never_tried(message: Message) -> bool:
-    """Queued for its first send: no attempt yet, no retry time set."""
-    return message.attempts == 0 and message.retry_at is None
+    """Queued for its first send: no attempt yet, no retry time set (other than the
+    time it was scheduled for)."""
+    return message.attempts == 0 and message.retry_at in (None, message.send_at)
+
+
+def _waits_for_its_time(message: Message) -> bool:
+    """Queued never tried, not to be sent before a time still ahead (quiet hours)."""
+    return (
+        message.state == Message.State.QUEUED
+        and message.attempts == 0
+        and message.send_at is not None
+        and message.send_at > timezone.now()
+    )
+
+
+def _still_opted_out(message: Message) -> bool:
+    return OptOut.objects.filter(recipient=message.recipient).exists()
 
 
 def _found(line: int, message: Message, outcome: Outcome) -> RowResult:
