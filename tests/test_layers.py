@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "signals",
             "taskcompat",
             "quiet",
+            "templating",
         ),
     ),
     ("delivery", ("delivery",)),
