@@ -148,6 +148,27 @@ def test_viber_delivered_and_sms_refunded_is_delivered_by_viber(
     assert message.next_check_at is None
 
 
+def test_a_refunded_channel_is_not_in_the_messages_cost(
+    sandbox: Simulator, django_capture_on_commit_callbacks: Capture
+) -> None:
+    """Issue 13's "wrong money": a Viber-then-SMS message delivered over Viber showed the
+    Viber price plus the refunded SMS price, while the balance was charged Viber only."""
+    before = sum(services.get_balances().values())
+    message = services.send_viber("380671234567", text="Hello", sms_text="Hello")
+    prices = {row.channel: row.cost for row in message.channel_statuses.all()}
+    assert prices["viber"] is not None
+    assert prices["sms"] is not None
+    assert message.cost == prices["viber"] + prices["sms"]  # reserved at acceptance
+    sandbox.advance(60)
+    sync(django_capture_on_commit_callbacks)
+    message.refresh_from_db()
+    assert statuses(message) == {"viber": "viewed", "sms": "refunded"}
+    charged = before - sum(services.get_balances().values())
+    assert message.cost == charged == prices["viber"]
+    # The channel keeps its price, shown as refunded.
+    assert message.channel_statuses.get(channel="sms").cost == prices["sms"]
+
+
 def test_viber_undelivered_and_sms_delivered_is_delivered_by_sms(
     sandbox: Simulator, django_capture_on_commit_callbacks: Capture
 ) -> None:

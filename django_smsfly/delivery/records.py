@@ -64,6 +64,17 @@ def db_text(text: str, limit: int | None = None) -> str:
     return text[:limit] if limit is not None else text
 
 
+def charged_cost(rows: Iterable[ChannelStatus], current: Decimal | None) -> Decimal | None:
+    """What a message costs the account: its channels' prices, less those refunded (a
+    Viber-then-SMS message delivered over Viber is charged the Viber price only).
+    ``current`` when no channel carries a price."""
+    priced = [(row.cost, row.status) for row in rows if row.cost is not None]
+    if not priced:
+        return current
+    refunded = DeliveryStatus.REFUNDED.value
+    return sum((cost for cost, status in priced if status != refunded), Decimal(0))
+
+
 def storable_cost(value: Decimal | None) -> Decimal | None:
     """``value`` if the cost columns can hold it; ``None`` for an absurd or broken one."""
     if value is None:

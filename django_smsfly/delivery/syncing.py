@@ -303,6 +303,9 @@ def _merge(
         )
     if new.is_success:
         current.delivered_via = via or current.delivered_via
+    if transitions:
+        # What was charged: a refunded channel's price came back to the balance.
+        current.cost = records.charged_cost(rows, current.cost)
     current.error_code = current.error_text = ""
     if transitions or new is not old:
         report.changed += 1
@@ -389,12 +392,14 @@ def _write(writes: _Writes) -> None:
             message.error_text,
             message.next_check_at,
             message.claim_token,
+            message.cost,
         )
         message_groups.setdefault(key, []).append(message.pk)
-    for (status, via, code, text, next_check_at, claim_token), pks in message_groups.items():
+    for (status, via, code, text, next_check_at, claim_token, cost), pks in message_groups.items():
         Message.objects.filter(pk__in=pks).update(
             status=status,
             delivered_via=via,
+            cost=cost,
             error_code=code,
             error_text=text,
             next_check_at=next_check_at,
