@@ -20,6 +20,7 @@ _LAZY = {
     "send_sms": "django_smsfly.services",
     "send_viber": "django_smsfly.services",
     "send_message": "django_smsfly.services",
+    "send_template": "django_smsfly.services",
     "sync_statuses": "django_smsfly.services",
     "get_client": "django_smsfly.services",
     "get_balance": "django_smsfly.services",
@@ -39,6 +40,7 @@ __all__ = [
     "get_client",
     "send_message",
     "send_sms",
+    "send_template",
     "send_viber",
     "sync_statuses",
 ]
@@ -51,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
         get_client,
         send_message,
         send_sms,
+        send_template,
         send_viber,
         sync_statuses,
     )

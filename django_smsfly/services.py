@@ -15,6 +15,7 @@ automatically.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -24,7 +25,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from django_smsfly import taskcompat
+from django_smsfly import taskcompat, templating
 from django_smsfly.channels import Channel
 from django_smsfly.clients import (
     LOOKUP_TIMEOUT,
@@ -87,6 +88,7 @@ __all__ = [
     "send_due",
     "send_message",
     "send_sms",
+    "send_template",
     "send_viber",
     "sync_claimed",
     "sync_statuses",
@@ -268,6 +270,39 @@ def send_message(
         if not transaction.get_connection().in_atomic_block:
             message.refresh_from_db()  # an immediate backend may have sent it already
     return message
+
+
+def send_template(
+    name: str,
+    recipient: object,
+    context: Mapping[str, object],
+    *,
+    language: str | None = None,
+    sms_source: str | None = None,
+    viber_source: str | None = None,
+    **send_options: Any,
+) -> Message:
+    """Send the :class:`~django_smsfly.models.MessageTemplate` called ``name``, rendered
+    with ``context``, and return its message.
+
+    The variant is the one for ``language`` (default: the active language), falling
+    back from ``uk-ua`` to ``uk`` to the default variant (see
+    :func:`django_smsfly.templating.find`). ``context`` holds plain values only (text,
+    numbers, dates, true/false, None); a placeholder whose value is missing or empty
+    raises :class:`~django_smsfly.templating.TemplateError` naming it, before anything
+    is written or sent. ``sms_source`` and ``viber_source`` choose the sender names;
+    every other option (``defer``, ``send_at``, ``idempotency_key``, ``metadata``,
+    ``ignore_opt_out``, ``created_by``, ``sensitive``) is :func:`send_message`'s.
+    """
+    rendered = templating.render(templating.find(name, language), context)
+    sms, viber = rendered.sms, rendered.viber
+    if sms is not None and sms_source is not None:
+        sms = dataclasses.replace(sms, source=sms_source)
+    if viber is not None and viber_source is not None:
+        viber = dataclasses.replace(viber, source=viber_source)
+    return send_message(
+        recipient, channels=rendered.channels, sms=sms, viber=viber, **send_options
+    )
 
 
 def _schedule(draft: Draft) -> Message:

@@ -182,12 +182,19 @@ def _refuse(message: str) -> NoReturn:
 
 def _check_tags(text: str) -> None:
     """Refuse forbidden and unknown tags by name, before Django's parser sees them (its
-    own message for an unknown tag suggests ``{% load %}``)."""
+    own message for an unknown tag suggests ``{% load %}``), and an unclosed ``{{`` or
+    ``{%``, which Django would send as it stands."""
     allowed = frozenset(TAGS) | _INNER_TAGS
+    verbatim = False
     for token in Lexer(text).tokenize():
+        if token.token_type is TokenType.TEXT:
+            if not verbatim:
+                _check_unclosed(token.contents, token.lineno)
+            continue
         if token.token_type is not TokenType.BLOCK:
             continue
         tag = token.contents.split(maxsplit=1)[0] if token.contents else ""
+        verbatim = tag == "verbatim" or (verbatim and tag != "endverbatim")
         if tag in FORBIDDEN_TAGS:
             _refuse(
                 gettext("line %(line)d: {%% %(tag)s %%} is not allowed in a message template")
@@ -201,6 +208,14 @@ def _check_tags(text: str) -> None:
                 )
                 % {"line": token.lineno, "tag": tag, "tags": ", ".join(TAGS)}
             )
+
+
+def _check_unclosed(text: str, first_line: int) -> None:
+    found = [text.find(mark) for mark in ("{{", "{%", "{#")]
+    starts = [index for index in found if index >= 0]
+    if starts:
+        line = first_line + text.count("\n", 0, min(starts))
+        _refuse(gettext("line %(line)d: a {{, {%% or {# is not closed") % {"line": line})
 
 
 @functools.lru_cache(maxsize=256)
