@@ -64,6 +64,7 @@ from django_smsfly.results import (
     SendResult,
     Sources,
     StatusResult,
+    normalize_network_code,
     parse_datetime,
     parse_decimal,
 )
@@ -461,12 +462,17 @@ def _wire(channels: Iterable[Channel | str]) -> list[str]:
 
 
 def _code(value: str | int, field: str) -> str:
+    """A country (mcc) or network (mnc) code as SMS-fly writes it: ``255``, ``01``.
+
+    Replies key networks with two digits at least (``"01"``), so ``1`` is sent as ``"01"``
+    and the price it returns is found under the same code.
+    """
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 3:
+    if isinstance(value, bool) or not text.isdigit() or len(text) > 3:
         raise SmsFlyValidationError(
             _("must be 1 to 3 digits, not %(value)r") % {"value": value}, field=field
         )
-    return text
+    return normalize_network_code(text, 3 if field == "mcc" else 2)
 
 
 def _retry_after(raw: RawReply) -> float | None:

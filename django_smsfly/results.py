@@ -206,13 +206,27 @@ class PriceList:
     def __len__(self) -> int:
         return len(self.prices)
 
-    def get(self, channel: Channel | str, mcc: str, mnc: str) -> Decimal | None:
-        """The price for one network, or ``None`` if it is not listed."""
+    def get(self, channel: Channel | str, mcc: str | int, mnc: str | int) -> Decimal | None:
+        """The price for one network, or ``None`` if it is not listed. Codes match however
+        they are written: ``get("sms", 255, 1)`` finds the price listed under ``"01"``."""
         channel = Channel(channel)
+        mcc_code = normalize_network_code(str(mcc), 3)
+        mnc_code = normalize_network_code(str(mnc), 2)
         for row in self.prices:
-            if row.channel is channel and row.mcc == mcc and row.mnc == mnc:
+            if (
+                row.channel is channel
+                and normalize_network_code(row.mcc, 3) == mcc_code
+                and normalize_network_code(row.mnc, 2) == mnc_code
+            ):
                 return row.price
         return None
+
+
+def normalize_network_code(code: str, width: int) -> str:
+    """A numeric mcc/mnc code zero-padded to ``width`` digits (``"1"`` -> ``"01"``); any
+    other text is returned stripped, as it is."""
+    text = code.strip()
+    return text.zfill(width) if text.isdigit() else text
 
 
 @dataclass(frozen=True)

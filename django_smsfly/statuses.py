@@ -52,6 +52,7 @@ class Status(str, enum.Enum):
 #: Other spellings seen in the document, older API versions and the vendor's code.
 STATUS_ALIASES: dict[str, str] = {
     "ACCEPTED": "ACCEPTD",
+    "ACCEPT": "ACCEPTD",
     "DELIVERED": "DELIVRD",
     "UNDELIVERED": "UNDELIV",
     "UNDELIVRD": "UNDELIV",

@@ -252,6 +252,8 @@ def validate_ttl(ttl: object, field: str) -> int | None:
     """Return a lifetime in minutes, or ``None`` when not given."""
     if ttl is None:
         return None
+    if isinstance(ttl, str) and ttl.strip().isdecimal() and ttl.strip().isascii():
+        ttl = int(ttl.strip())  # "300" from a configuration file: a number of minutes
     if isinstance(ttl, bool) or not isinstance(ttl, int):
         raise SmsFlyValidationError(_("must be a whole number of minutes"), field=field)
     if not TTL_MIN <= ttl <= TTL_MAX:

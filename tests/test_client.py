@@ -192,6 +192,34 @@ def test_get_price(client: SmsFlyClient, mocked: responses.RequestsMock) -> None
     }
 
 
+@pytest.mark.parametrize("mnc", [1, "1", "01", " 01 "])
+def test_get_price_normalizes_the_network_code(
+    client: SmsFlyClient, mocked: responses.RequestsMock, mnc: Any
+) -> None:
+    """``get_price(255, 1)`` sent ``"mnc": "1"`` and looked the price up under ``"1"``,
+    while replies key networks as ``"01"``: the lookup found nothing."""
+    reply(mocked, DOC_PRICE)
+    prices = client.get_price(255, mnc, channels=["sms"])
+    assert sent(mocked)["data"] == {"channels": ["sms"], "mcc": "255", "mnc": "01"}
+    assert prices.get("sms", 255, mnc) == Decimal("0.478")
+    assert prices.get("sms", "255", "1") == Decimal("0.478")
+
+
+@pytest.mark.parametrize("ttl", ["300", " 300 "])
+def test_ttl_as_a_numeric_string_is_sent_as_a_number(
+    client: SmsFlyClient, mocked: responses.RequestsMock, ttl: Any
+) -> None:
+    reply(mocked, REAL_SEND)
+    client.send_sms("063 123 4567", "You message text", ttl=ttl)
+    assert sent(mocked)["data"]["sms"]["ttl"] == 300
+
+
+@pytest.mark.parametrize("ttl", ["3.5", "", "five", "٣٠٠", True])
+def test_a_ttl_that_is_not_whole_minutes_is_refused(client: SmsFlyClient, ttl: Any) -> None:
+    with pytest.raises(SmsFlyValidationError, match="whole number of minutes"):
+        client.send_sms("063 123 4567", "Hi", ttl=ttl)
+
+
 def test_send_sms_body(client: SmsFlyClient, mocked: responses.RequestsMock) -> None:
     reply(mocked, REAL_SEND)
     result = client.send_sms("063 123 4567", "You message text", ttl=300)
@@ -338,6 +366,7 @@ def test_unknown_status_is_kept_not_fatal(
         ("ACCEPTED", Status.ACCEPTD),
         ("DELIVRD", Status.DELIVRD),
         ("DELIVERED", Status.DELIVRD),
+        ("ACCEPT", Status.ACCEPTD),  # seen in other SMS-fly clients' fixtures
         ("STOPED", Status.STOPED),
         ("INSUFFICIENTFUND", Status.INSUFFICIENTFUND),
         ("INSUFFICIENTFUNDS", Status.INSUFFICIENTFUND),
