@@ -18,3 +18,8 @@ class SmsFlyConfig(AppConfig):
 
     def ready(self) -> None:
         register_checks()
+        # The campaigns start their due ones in every sync_due pass (see tasks.py); they
+        # import the models, which are loaded only by now.
+        from django_smsfly.campaigns.tasks import register  # noqa: PLC0415
+
+        register()

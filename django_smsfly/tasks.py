@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -29,6 +30,12 @@ logger = logging.getLogger("django_smsfly")
 
 #: Messages per send task when many are enqueued at once (smsfly_send --defer, --enqueue).
 SEND_TASK_BATCH = 100
+
+#: Work of the layers above that every :func:`sync_due` pass does first, registered when
+#: the app starts (the campaigns: start those whose time has come). Called without
+#: arguments; one that fails is logged and the pass goes on. This module cannot import
+#: those layers, so they register here.
+SYNC_PASS_HOOKS: list[Callable[[], object]] = []
 
 
 @define_task
@@ -57,7 +64,17 @@ def sync_claimed(claim_token: str) -> dict[str, Any]:
 @define_task
 def sync_due() -> dict[str, Any]:
     """One whole pass of ``smsfly_sync`` (for an engine's periodic scheduler)."""
+    run_sync_hooks()
     return sweep.run_sync_pass().as_dict()
+
+
+def run_sync_hooks() -> None:
+    """Run the :data:`SYNC_PASS_HOOKS`; a failing one is logged, never fatal."""
+    for hook in SYNC_PASS_HOOKS:
+        try:
+            hook()
+        except Exception:
+            logger.exception("A sync pass hook (%s) failed; the pass goes on.", hook)
 
 
 def enqueue_send(message_pks: list[int], *, run_after: dt.datetime | None = None) -> None:

@@ -4,7 +4,7 @@ Viber extras, sender names, lifetime, and the channels chosen from what was give
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.utils.translation import gettext as _
 
@@ -12,10 +12,10 @@ from django_smsfly.channels import Channel
 from django_smsfly.mailing.report import MailingError
 from django_smsfly.validation import SmsContent, ViberContent, validate_channels
 
-#: Makes a row's texts from its values: ``(sms_text, viber_text)``. Raises
-#: :class:`ValueError` (or an :class:`~django_smsfly.exceptions.SmsFlyError`) whose text
-#: says why the row cannot be rendered (a missing or empty value, say).
-RowRenderer = Callable[[Mapping[str, str]], tuple[str | None, str | None]]
+#: Makes a row's content from its values: ``(sms, viber)``, ``None`` for a channel not
+#: used. Raises :class:`ValueError` (or an :class:`~django_smsfly.exceptions.SmsFlyError`)
+#: whose text says why the row cannot be rendered (a missing or empty value, say).
+RowRenderer = Callable[[Mapping[str, str]], tuple[SmsContent | None, ViberContent | None]]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,25 @@ class MailingContent:
         if self.has_viber and Channel.VIBER not in channels:
             raise MailingError(_("Viber options are given, but viber is not in --channels."))
         return channels
+
+    def with_options(
+        self, sms: SmsContent | None, viber: ViberContent | None
+    ) -> tuple[SmsContent | None, ViberContent | None]:
+        """Rendered content with the run's sender names and lifetime (where set)."""
+        if sms is not None:
+            sms = replace(
+                sms,
+                source=self.sms_source or sms.source,
+                ttl=self.ttl if self.ttl is not None else sms.ttl,
+                flash=self.flash or sms.flash,
+            )
+        if viber is not None:
+            viber = replace(
+                viber,
+                source=self.viber_source or viber.source,
+                ttl=self.ttl if self.ttl is not None else viber.ttl,
+            )
+        return sms, viber
 
     def blocks(
         self, channels: tuple[Channel, ...], sms_text: str | None, viber_text: str | None

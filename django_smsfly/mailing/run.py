@@ -160,6 +160,25 @@ def check_content(header: Header, content: MailingContent) -> tuple[Channel, ...
     )
 
 
+def row_content(
+    header: Header, content: MailingContent, channels: tuple[Channel, ...], values: Row
+) -> tuple[SmsContent | None, ViberContent | None]:
+    """A row's SMS and Viber content: rendered by the row template, or texts filled
+    from ``{column}`` templates or taken from the file's text columns. Raises
+    :class:`~django_smsfly.mailing.source.RowError` saying why the row cannot have any."""
+    if content.template is not None:
+        try:
+            rendered = content.template.render(dict(values))
+        except (ValueError, SmsFlyError) as exc:
+            raise RowError(str(exc)) from exc
+        return content.with_options(*rendered)
+    sms_text = fill("--text", content.text, values, header.cell(values, "text"))
+    viber_text = fill(
+        "--viber-text", content.viber_text, values, header.cell(values, "viber_text")
+    )
+    return content.blocks(channels, sms_text, viber_text)
+
+
 def _check_variables(header: Header, template: RowTemplate) -> None:
     missing = sorted(template.variables - set(header.columns))
     if missing:
@@ -260,10 +279,10 @@ class _Run:
 
     def _row(self, index: int, line: int, cells: list[str]) -> RowResult:
         """One row, step by step: its values and texts, its key, then its message."""
-        header, content = self.header, self.content
+        header = self.header
         try:
             values = header.values(cells)
-            sms_text, viber_text = self._texts(values)
+            sms, viber = self._content(values)
             recipient = values[header.special["recipient"]]
             if self.unique and self._repeated(recipient):
                 return RowResult(
@@ -272,27 +291,14 @@ class _Run:
             key, earlier = self._key(index, cells)
             if earlier is not None:
                 return self._take(line, earlier)
-            sms, viber = content.blocks(self.channels, sms_text, viber_text)
             if self.report.dry_run:
                 return self._check(line, recipient, sms, viber)
             return self._take(line, self._write(line, recipient, sms, viber, key))
         except RowError as exc:
             return RowResult(line, Outcome.INVALID, detail=str(exc))
 
-    def _texts(self, values: Row) -> tuple[str | None, str | None]:
-        """The row's SMS and Viber texts: rendered, filled from ``{column}`` templates,
-        or the file's own text columns."""
-        header, content = self.header, self.content
-        if content.template is not None:
-            try:
-                return content.template.render(dict(values))
-            except (ValueError, SmsFlyError) as exc:
-                raise RowError(str(exc)) from exc
-        sms_text = fill("--text", content.text, values, header.cell(values, "text"))
-        viber_text = fill(
-            "--viber-text", content.viber_text, values, header.cell(values, "viber_text")
-        )
-        return sms_text, viber_text
+    def _content(self, values: Row) -> tuple[SmsContent | None, ViberContent | None]:
+        return row_content(self.header, self.content, self.channels, values)
 
     def _repeated(self, recipient: str) -> bool:
         """``unique``: whether an earlier row had this number (an invalid one is left to

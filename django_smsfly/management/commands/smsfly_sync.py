@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
-from django_smsfly import services
+from django_smsfly import campaigns, services
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.management.commands._common import (
     Progress,
@@ -185,6 +185,9 @@ class Command(SmsFlyCommand):
             else:
                 self.say(last_line, level=2)
 
+        if pks is None and not options["no_send"]:
+            # Scheduled campaigns whose time has come, runners that died.
+            campaigns.start_due()
         try:
             return services.run_sync_pass(
                 limit=options["limit"],
