@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -10,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.test import Client, override_settings
 from django.urls import resolve, reverse
+from django.utils import formats, timezone
 
 from django_smsfly.admin.widgets import segment_rules
 from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
-from django_smsfly.models import Message
+from django_smsfly.models import Message, OptOut
 from django_smsfly.segments import count_segments
 
 pytestmark = pytest.mark.django_db
@@ -34,8 +37,17 @@ def sandbox() -> Simulator:
     return get_simulator()
 
 
+def drawn_token(browser: Client) -> str:
+    """The one-time token of a compose form as the page draws it."""
+    form = browser.get(reverse(ADD_URL)).context["form"]
+    token: str = form["token"].value()
+    return token
+
+
 def compose(browser: Client, button: str = "_send", **fields: Any) -> Any:
     data = {"channels": "sms", "send_mode": "now", "sms_source": "InfoCenter", **fields}
+    if "token" not in data:
+        data["token"] = drawn_token(browser)
     data[button] = "1"
     return browser.post(reverse(ADD_URL), data)
 
@@ -321,7 +333,9 @@ def test_without_the_add_permission_the_page_is_refused(sandbox: Simulator) -> N
     browser = Client()
     browser.force_login(user)
     assert browser.get(reverse(ADD_URL)).status_code == 403
-    assert compose(browser, recipient="0501234567", sms_text="Hi").status_code == 403
+    # (The page is refused, so no token is drawn: a made-up one stands in for it.)
+    response = compose(browser, recipient="0501234567", sms_text="Hi", token="made-up")
+    assert response.status_code == 403
     assert not Message.objects.exists()
     assert sent_data(sandbox) == []
 
@@ -329,7 +343,8 @@ def test_without_the_add_permission_the_page_is_refused(sandbox: Simulator) -> N
 def test_the_form_needs_a_csrf_token(operator_user: User, sandbox: Simulator) -> None:
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(operator_user)
-    assert compose(browser, recipient="0501234567", sms_text="Hi").status_code == 403
+    token = drawn_token(browser)
+    assert compose(browser, recipient="0501234567", sms_text="Hi", token=token).status_code == 403
     assert sent_data(sandbox) == []
 
 
@@ -461,3 +476,227 @@ def test_with_no_sender_names_at_all_one_can_be_typed(
         )
     assert response.status_code == 302
     assert sent_data(sandbox)[0]["sms"]["source"] == "InfoCenter"
+
+
+# -- sent once: the one-time form token ----------------------------------------------------
+
+
+def test_the_same_form_posted_twice_sends_one_message(
+    operator: Client, sandbox: Simulator
+) -> None:
+    token = drawn_token(operator)
+    first = compose(operator, recipient="050 123 45 67", sms_text="Hello", token=token)
+    second = compose(operator, recipient="050 123 45 67", sms_text="Hello", token=token)
+    message = Message.objects.get()
+    assert len(sandbox.requests_for("SENDMESSAGE")) == 1
+    assert message.idempotency_key is not None
+    assert message.idempotency_key.startswith("compose:")
+    change = reverse("admin:django_smsfly_message_change", args=[message.pk])
+    assert first["Location"] == second["Location"] == change
+    # (The first POST's message is still in the cookie: its redirect was not followed.)
+    assert flash(second)[-1:] == [
+        "This form was already sent: this is its message to 380501234567. Nothing more "
+        "was sent; to send another message, open the compose page again."
+    ]
+
+
+def test_back_and_send_with_another_text_still_sends_once(
+    operator: Client, sandbox: Simulator
+) -> None:
+    token = drawn_token(operator)
+    compose(operator, recipient="0501234567", sms_text="Hello", token=token)
+    compose(operator, recipient="0501234567", sms_text="Hello again", token=token)
+    assert [d["sms"]["text"] for d in sent_data(sandbox)] == ["Hello"]
+
+
+def test_each_drawn_form_sends_its_own_message(operator: Client, sandbox: Simulator) -> None:
+    compose(operator, recipient="0501234567", sms_text="One")
+    compose(operator, recipient="0501234567", sms_text="Two")
+    assert [d["sms"]["text"] for d in sent_data(sandbox)] == ["One", "Two"]
+    assert len({m.idempotency_key for m in Message.objects.all()}) == 2
+
+
+def test_each_drawn_form_has_a_token_of_its_own(operator: Client) -> None:
+    tokens = {drawn_token(operator) for _ in range(3)}
+    assert len(tokens) == 3
+    page = operator.get(reverse(ADD_URL)).content.decode()
+    assert '<input type="hidden" name="token"' in page
+
+
+def test_an_estimate_does_not_use_up_the_token(operator: Client, sandbox: Simulator) -> None:
+    token = drawn_token(operator)
+    estimate = compose(operator, "_estimate", recipient="0501234567", sms_text="Hi", token=token)
+    assert estimate.context["form"]["token"].value() == token
+    compose(operator, recipient="0501234567", sms_text="Hi", token=token)
+    assert len(sent_data(sandbox)) == 1
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ("", "The form has no one-time token."),
+        ("made-up", "The form's one-time token is not one this site issued."),
+    ],
+)
+def test_a_missing_or_forged_token_is_refused_and_nothing_sent(
+    operator: Client, sandbox: Simulator, token: str, problem: str
+) -> None:
+    response = compose(operator, recipient="0501234567", sms_text="Hello", token=token)
+    assert response.status_code == 200
+    assert errors(response)["__all__"] == [
+        f"{problem} Nothing was sent. Check the form below and send it again."
+    ]
+    assert not Message.objects.exists()
+    assert sent_data(sandbox) == []
+    # The form comes back with a fresh token that does send.
+    fresh = response.context["form"]["token"].value()
+    assert fresh != token
+    compose(operator, recipient="0501234567", sms_text="Hello", token=fresh)
+    assert len(sent_data(sandbox)) == 1
+
+
+def test_a_token_drawn_for_another_user_is_refused(operator: Client, sandbox: Simulator) -> None:
+    other = User.objects.create_superuser("other", "other@example.com", "pw")
+    browser = Client()
+    browser.force_login(other)
+    theirs = drawn_token(browser)
+    response = compose(operator, recipient="0501234567", sms_text="Hello", token=theirs)
+    assert (
+        "The form was opened by another user or on another page."
+        in (errors(response)["__all__"][0])
+    )
+    assert sent_data(sandbox) == []
+
+
+def test_an_expired_token_is_refused(
+    operator: Client, sandbox: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_smsfly.admin import formtokens
+
+    token = drawn_token(operator)
+    monkeypatch.setattr(formtokens, "MAX_AGE", -1)  # every token is past its age
+    response = compose(operator, recipient="0501234567", sms_text="Hello", token=token)
+    assert errors(response)["__all__"][0].startswith("The form was opened too long ago.")
+    assert sent_data(sandbox) == []
+
+
+# -- scheduling and opt-outs ---------------------------------------------------------------
+
+
+def local_input(moment: dt.datetime) -> str:
+    """A time as a datetime-local field submits it, in the site's time zone."""
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_a_message_is_scheduled_for_the_time_given(operator: Client, sandbox: Simulator) -> None:
+    at = (timezone.now() + dt.timedelta(days=2)).replace(second=0, microsecond=0)
+    response = compose(operator, recipient="0501234567", sms_text="Later", send_at=local_input(at))
+    message = Message.objects.get()
+    assert response.status_code == 302
+    assert message.state == Message.State.QUEUED
+    assert message.send_at == at
+    assert sent_data(sandbox) == []
+    local = timezone.localtime(at)
+    assert flash(response) == [
+        f"The message to 380501234567 will be sent at "
+        f"{formats.date_format(local, 'DATETIME_FORMAT')} ({local.tzname()})."
+    ]
+    page = operator.get(response["Location"]).content.decode()
+    assert "Send at" in page
+
+
+@pytest.mark.parametrize(
+    ("offset", "error"),
+    [
+        (dt.timedelta(minutes=-5), "Pick a time in the future, or leave it empty to send now."),
+        (dt.timedelta(days=31), "A message can be scheduled at most 30 days ahead."),
+    ],
+)
+def test_a_send_time_in_the_past_or_too_far_ahead_is_a_field_error(
+    operator: Client, sandbox: Simulator, offset: dt.timedelta, error: str
+) -> None:
+    at = local_input(timezone.now() + offset)
+    response = compose(operator, recipient="0501234567", sms_text="Hi", send_at=at)
+    assert errors(response) == {"send_at": [error]}
+    assert not Message.objects.exists()
+
+
+def test_a_send_time_that_is_not_a_time_is_a_field_error(operator: Client) -> None:
+    response = compose(operator, recipient="0501234567", sms_text="Hi", send_at="tomorrow")
+    assert list(errors(response)) == ["send_at"]
+
+
+def test_the_send_time_is_read_in_the_sites_time_zone(operator: Client) -> None:
+    response = compose(operator, recipient="0501234567", sms_text="Hi", send_at="2999-01-01T10:00")
+    # Far too far ahead, but parsed: the error is about the time, not its form.
+    assert errors(response) == {"send_at": ["A message can be scheduled at most 30 days ahead."]}
+    help_text = str(response.context["form"].fields["send_at"].help_text)
+    assert "In Europe/Kyiv time, at most 30 days ahead." in help_text
+
+
+def test_an_opted_out_number_gets_nothing_and_the_page_says_why(
+    operator: Client, sandbox: Simulator
+) -> None:
+    OptOut.objects.create(recipient="380501234567")
+    response = compose(operator, recipient="050 123 4567", sms_text="Sale!")
+    message = Message.objects.get()
+    assert message.state == Message.State.FAILED
+    assert message.error_code == "OPTED_OUT"
+    assert sent_data(sandbox) == []
+    assert flash(response) == [
+        "The message to 380501234567 was not sent: the number is on the opt-out list."
+    ]
+    page = operator.get(response["Location"]).content.decode()
+    assert "OPTED_OUT" in page
+    assert "The number opted out of messages: nothing was sent." in page
+
+
+def test_ignoring_the_opt_out_list_sends_and_is_recorded(
+    operator: Client, sandbox: Simulator
+) -> None:
+    OptOut.objects.create(recipient="380501234567")
+    response = compose(
+        operator, recipient="050 123 4567", sms_text="Your order shipped", ignore_opt_out="on"
+    )
+    message = Message.objects.get()
+    assert message.ignore_opt_out is True
+    assert message.state == Message.State.ACCEPTED
+    assert len(sent_data(sandbox)) == 1
+    page = operator.get(response["Location"]).content.decode()
+    assert 'class="form-row field-ignore_opt_out"' in page
+    assert "icon-yes.svg" in page.split("field-ignore_opt_out", 1)[1][:1000]
+
+
+# -- long texts --------------------------------------------------------------------------
+
+
+@override_settings(SMSFLY={**settings.SMSFLY, "MAX_SMS_PARTS": 2})
+def test_an_sms_over_the_parts_limit_is_a_field_error(
+    operator: Client, sandbox: Simulator
+) -> None:
+    three_parts = "x" * (153 * 2 + 1)
+    response = compose(operator, recipient="0501234567", sms_text=three_parts)
+    assert list(errors(response)) == ["sms_text"]
+    assert "3 SMS parts, at most 2 are allowed" in errors(response)["sms_text"][0]
+    assert not Message.objects.exists()
+    assert sent_data(sandbox) == []
+    assert compose(operator, recipient="0501234567", sms_text="x" * 306).status_code == 302
+
+
+def test_a_huge_sms_text_is_a_field_error(operator: Client, sandbox: Simulator) -> None:
+    response = compose(operator, recipient="0501234567", sms_text="x" * 1_000_000)
+    assert list(errors(response)) == ["sms_text"]
+    assert (
+        "1000000 characters, more than the 10 SMS parts allowed"
+        in (errors(response)["sms_text"][0])
+    )
+    assert sent_data(sandbox) == []
+
+
+def test_a_long_text_for_a_channel_not_chosen_is_no_error(
+    operator: Client, sandbox: Simulator
+) -> None:
+    response = compose(
+        operator, channels="viber", recipient="0501234567", viber_text="Hi", sms_text="x" * 5000
+    )
+    assert response.status_code == 302

@@ -12,6 +12,7 @@ of a message sent (or sent again). The live counter under the texts is in
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,18 +22,19 @@ from django import forms
 from django.contrib import messages
 from django.contrib.admin import ModelAdmin, helpers
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_smsfly import services, taskcompat
-from django_smsfly.admin import lookups, pages
+from django_smsfly.admin import formtokens, lookups, pages
 from django_smsfly.admin.lookups import SenderNames
 from django_smsfly.admin.widgets import CountedTextarea, segment_rules
 from django_smsfly.channels import Channel
 from django_smsfly.conf import smsfly_settings
-from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
+from django_smsfly.exceptions import SmsFlyError, SmsFlyOptedOut, SmsFlyValidationError
 from django_smsfly.models import ChannelChoices, Message
 from django_smsfly.segments import Segments
 from django_smsfly.validation import (
@@ -58,8 +60,14 @@ SEND_MODE_CHOICES = (
     (SEND_NOW, _("Send now and wait for SMS-fly's answer")),
     (SEND_IN_BACKGROUND, _("Send in the background")),
 )
+#: How far ahead a message may be scheduled from the compose page (days).
+SEND_AT_MAX_DAYS = 30
+#: The page the compose form's one-time tokens belong to (:mod:`.formtokens`).
+FORM_PAGE = "compose"
 
 _T = TypeVar("_T")
+#: The error code of a message not sent because its number opted out.
+OPTED_OUT = SmsFlyOptedOut.default_code
 
 _SMS_FIELDS = ("sms_source", "sms_text")
 _VIBER_FIELDS = (
@@ -103,6 +111,12 @@ class Composed:
     sms: SmsContent | None
     viber: ViberContent | None
     background: bool
+    #: Not to be sent before this (an aware datetime); ``None``: now.
+    send_at: dt.datetime | None = None
+    #: Sent even if the number opted out (a transactional message).
+    ignore_opt_out: bool = False
+    #: The drawn form's one-time key: every POST of the form sends under it.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +198,20 @@ class ComposeForm(forms.Form):
         initial=SEND_NOW,
         widget=forms.RadioSelect,
     )
+    send_at = forms.DateTimeField(
+        label=_("Send at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    ignore_opt_out = forms.BooleanField(
+        label=_("Ignore the opt-out list (transactional)"),
+        required=False,
+        help_text=_(
+            "Only for a message the recipient must get even after opting out of messages, "
+            "such as an order confirmation or a security notice."
+        ),
+    )
+    token = formtokens.TokenField()
 
     #: The admin's fieldsets for this form (rendered with the admin's own templates).
     fieldsets = (
@@ -205,16 +233,26 @@ class ComposeForm(forms.Form):
                 ),
             },
         ),
-        (_("Sending"), {"fields": ("send_mode",)}),
+        (_("Sending"), {"fields": ("send_mode", "send_at", "ignore_opt_out")}),
     )
 
     class Media:
         js = ("django_smsfly/compose.js",)
 
-    def __init__(self, *args: Any, sender_names: SenderNames, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, sender_names: SenderNames, user: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.sender_names = sender_names
+        self.user = user
         self.composed: Composed | None = None
+        #: The posted one-time token was refused (see :meth:`renew_token`).
+        self.token_refused = False
+        if not self.is_bound:
+            self.initial["token"] = formtokens.issue(user, FORM_PAGE)
+        self.fields["send_at"].help_text = _(
+            "Leave empty to send now. In %(zone)s time, at most %(days)d days ahead."
+        ) % {"zone": timezone.get_current_timezone_name(), "days": SEND_AT_MAX_DAYS}
         defaults = {
             Channel.SMS: smsfly_settings.SMS_SOURCE,
             Channel.VIBER: smsfly_settings.VIBER_SOURCE,
@@ -256,6 +294,25 @@ class ComposeForm(forms.Form):
                 params={"value": value},
             ) from None
 
+    def clean_send_at(self) -> dt.datetime | None:
+        """A time in the future, and not too far in it."""
+        value: dt.datetime | None = self.cleaned_data.get("send_at")
+        if value is None:
+            return None
+        now = timezone.now()
+        if value <= now:
+            raise ValidationError(
+                _("Pick a time in the future, or leave it empty to send now."),
+                code="send_at_past",
+            )
+        if value > now + dt.timedelta(days=SEND_AT_MAX_DAYS):
+            raise ValidationError(
+                _("A message can be scheduled at most %(days)d days ahead."),
+                code="send_at_too_far",
+                params={"days": SEND_AT_MAX_DAYS},
+            )
+        return value
+
     def clean_sms_text(self) -> str:
         """The SMS text with browser line breaks (CR LF) as the one character they are."""
         return _one_line_break(self.cleaned_data["sms_text"])
@@ -273,6 +330,7 @@ class ComposeForm(forms.Form):
         """
         super().clean()
         data = self.cleaned_data
+        key = self._redeem_token()
         if "channels" not in data:
             return data
         channels = tuple(Channel(name) for name in data["channels"].split(","))
@@ -280,7 +338,7 @@ class ComposeForm(forms.Form):
         sms = viber = None
         if Channel.SMS in channels and not self._has_errors(*_SMS_FIELDS):
             sms = SmsContent(text=data["sms_text"], source=data["sms_source"] or None)
-            self._check(lambda: sms_block(sms, client.sms_source))
+            self._check(lambda: sms_block(sms, client.sms_source, client.max_sms_parts))
         if Channel.VIBER in channels and not self._has_errors(*_VIBER_FIELDS):
             viber = ViberContent(
                 text=data["viber_text"] or None,
@@ -302,8 +360,31 @@ class ComposeForm(forms.Form):
                 sms=sms,
                 viber=viber,
                 background=data["send_mode"] == SEND_IN_BACKGROUND,
+                send_at=data.get("send_at"),
+                ignore_opt_out=bool(data.get("ignore_opt_out")),
+                idempotency_key=key,
             )
         return data
+
+    def _redeem_token(self) -> str | None:
+        """The one-time key of the posted form, or ``None`` with a form error."""
+        try:
+            return formtokens.redeem(self.data.get("token", ""), self.user, FORM_PAGE)
+        except formtokens.FormTokenError as exc:
+            self.token_refused = True
+            self.add_error(
+                None,
+                gettext("%(problem)s Nothing was sent. Check the form below and send it again.")
+                % {"problem": exc},
+            )
+            return None
+
+    def renew_token(self) -> None:
+        """Draw the form again with a fresh token, after the posted one was refused."""
+        # The page binds the form to request.POST: an immutable QueryDict.
+        data = cast(QueryDict, self.data).copy()
+        data["token"] = formtokens.issue(self.user, FORM_PAGE)
+        self.data = data
 
     def _has_errors(self, *names: str) -> bool:
         return any(name in self.errors for name in names)
@@ -350,8 +431,14 @@ class ComposeForm(forms.Form):
             segments=estimate.segments,
         )
 
+    def already_sent(self) -> Message | None:
+        """The message an earlier POST of this same drawn form made, if any."""
+        key = self._valid().idempotency_key
+        return Message.objects.filter(idempotency_key=key).first() if key else None
+
     def send(self, *, created_by: Any) -> Message:
-        """Send the message (or queue it for the background) and return its record."""
+        """Send the message (or queue it for the background, or schedule it) and return
+        its record. Under the form's one-time key: posted twice, it is sent once."""
         composed = self._valid()
         return services.send_message(
             composed.recipient,
@@ -360,6 +447,9 @@ class ComposeForm(forms.Form):
             viber=composed.viber,
             created_by=created_by,
             defer=composed.background,
+            send_at=composed.send_at,
+            ignore_opt_out=composed.ignore_opt_out,
+            idempotency_key=composed.idempotency_key,
         )
 
 
@@ -376,16 +466,16 @@ def compose_page(
     names = lookups.sender_names()
     estimate = None
     if request.method == "POST":
-        form = ComposeForm(request.POST, sender_names=names)
+        form = ComposeForm(request.POST, sender_names=names, user=request.user)
         if form.is_valid():
             if "_estimate" in request.POST:
                 estimate = form.estimate()
             else:
-                message = form.send(created_by=request.user)
-                report_send(model_admin, request, message)
-                return redirect(pages.change_url(model_admin, message))
+                return _send(model_admin, request, form)
+        elif form.token_refused:
+            form.renew_token()
     else:
-        form = ComposeForm(sender_names=names)
+        form = ComposeForm(sender_names=names, user=request.user)
     # The admin's form helpers take any form with fieldsets; their stubs say ModelForm.
     any_form = cast(Any, form)
     adminform = helpers.AdminForm(any_form, cast(Any, form.fieldsets), {}, model_admin=model_admin)
@@ -401,8 +491,28 @@ def compose_page(
         sender_names=names,
         estimate=estimate,
         segment_rules=segment_rules(),
+        max_sms_parts=smsfly_settings.MAX_SMS_PARTS,
         **(extra_context or {}),
     )
+
+
+def _send(model_admin: ModelAdmin[Any], request: HttpRequest, form: ComposeForm) -> HttpResponse:
+    """Send a valid form once, and go on to the message's page.
+
+    A form posted again (a double click, a browser's re-POST, *back* and *send*) finds
+    the message its first POST made: that one is shown, nothing more is sent.
+    """
+    message = form.already_sent()
+    if message is not None:
+        text = gettext(
+            "This form was already sent: this is its message to %(recipient)s. Nothing "
+            "more was sent; to send another message, open the compose page again."
+        ) % {"recipient": message.recipient}
+        model_admin.message_user(request, text, messages.WARNING)
+    else:
+        message = form.send(created_by=request.user)
+        report_send(model_admin, request, message)
+    return redirect(pages.change_url(model_admin, message))
 
 
 def report_send(
@@ -411,7 +521,18 @@ def report_send(
     """Tell the operator what became of one message just sent (or sent again)."""
     values = {"recipient": message.recipient, "error": _error_of(message)}
     state = message.state
-    if state == Message.State.ACCEPTED:
+    if state == Message.State.QUEUED and _scheduled(message):
+        text = gettext("The message to %(recipient)s will be sent at %(time)s.") % {
+            **values,
+            "time": _when(message.send_at),
+        }
+        model_admin.message_user(request, text, messages.SUCCESS)
+    elif state == Message.State.FAILED and message.error_code == OPTED_OUT:
+        text = gettext(
+            "The message to %(recipient)s was not sent: the number is on the opt-out list."
+        )
+        model_admin.message_user(request, text % values, messages.WARNING)
+    elif state == Message.State.ACCEPTED:
         text = (
             gettext("The message to %(recipient)s was sent again and SMS-fly accepted it.")
             if again
@@ -438,6 +559,18 @@ def report_send(
             "(%(error)s). Check its status before sending it again."
         )
         model_admin.message_user(request, text % values, messages.WARNING)
+
+
+def _scheduled(message: Message) -> bool:
+    return message.send_at is not None and message.send_at > timezone.now()
+
+
+def _when(moment: dt.datetime | None) -> str:
+    """A time as the admin shows times: local, in the site's format, with its zone."""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment)
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} ({local.tzname()})"
 
 
 def _error_of(message: Message) -> str:

@@ -152,6 +152,8 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "status_badge",
                     "state",
                     "delivered_via",
+                    "send_at",
+                    "ignore_opt_out",
                 )
             },
         ),

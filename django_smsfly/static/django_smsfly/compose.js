@@ -7,6 +7,10 @@
  *   django_smsfly/segments.py); the counting below mirrors count_segments() there.
  * - A character counter under the Viber text.
  * - Only the fieldsets of the chosen channels are shown.
+ * - The form is submitted once: its buttons are disabled on submit (and enabled
+ *   again when the browser brings the page back from its back-forward cache). The
+ *   server sends once per drawn form in any case (its one-time token); this spares
+ *   the operator a second round trip and a "was already sent" page.
  *
  * No library and no request: everything happens in the page.
  */
@@ -59,7 +63,7 @@
     ].join(" · ");
   }
 
-  function wireCounters(rules) {
+  function wireCounters(rules, maxParts) {
     var areas = document.querySelectorAll("textarea[data-smsfly-counter]");
     Array.prototype.forEach.call(areas, function (area) {
       var out = document.getElementById(area.id + "_counter");
@@ -76,6 +80,8 @@
           out.setAttribute("data-parts", String(counted.parts));
           out.setAttribute("data-encoding", counted.encoding);
           out.classList.toggle("smsfly-counter-multi", counted.parts > 1);
+          // More parts than SMSFLY["MAX_SMS_PARTS"]: the server will refuse it.
+          out.classList.toggle("smsfly-counter-over", maxParts > 0 && counted.parts > maxParts);
         } else {
           var length = Array.from(text).length;
           out.textContent = rules.labels.length + ": " + length + " / " + rules.viberMax;
@@ -120,14 +126,63 @@
     form.addEventListener("change", hide);
   }
 
+  /* One submit per page view: the buttons are disabled as the form goes. */
+  function wireSubmitOnce() {
+    var form = document.getElementById("smsfly-compose-form");
+    if (!form) {
+      return;
+    }
+    var buttons = form.querySelectorAll("input[type=submit], button[type=submit]");
+    var carrier = null;
+    var setDisabled = function (disabled) {
+      Array.prototype.forEach.call(buttons, function (button) {
+        button.disabled = disabled;
+      });
+    };
+    form.addEventListener("submit", function (event) {
+      if (form.getAttribute("data-smsfly-submitting") === "1") {
+        event.preventDefault();  // a second click while the first is on its way
+        return;
+      }
+      form.setAttribute("data-smsfly-submitting", "1");
+      // A disabled button is left out of the POST: carry the clicked one's name
+      // (Send or Estimate cost) in a hidden field instead.
+      var submitter = event.submitter;
+      if (submitter && submitter.name) {
+        carrier = document.createElement("input");
+        carrier.type = "hidden";
+        carrier.name = submitter.name;
+        carrier.value = submitter.value;
+        form.appendChild(carrier);
+      }
+      setDisabled(true);
+    });
+    // Back to this page from the browser's back-forward cache: usable again. (A second
+    // send of the same form then shows the message the first one made.)
+    window.addEventListener("pageshow", function (event) {
+      if (!event.persisted) {
+        return;
+      }
+      form.removeAttribute("data-smsfly-submitting");
+      if (carrier && carrier.parentNode) {
+        carrier.parentNode.removeChild(carrier);
+      }
+      carrier = null;
+      setDisabled(false);
+    });
+  }
+
   function init() {
     var rulesElement = document.getElementById("smsfly-segment-rules");
     if (!rulesElement) {
       return;
     }
-    wireCounters(JSON.parse(rulesElement.textContent));
+    var form = document.getElementById("smsfly-compose-form");
+    var maxParts = form ? parseInt(form.getAttribute("data-smsfly-max-parts"), 10) || 0 : 0;
+    wireCounters(JSON.parse(rulesElement.textContent), maxParts);
     wireChannels();
     wireEstimate();
+    wireSubmitOnce();
   }
 
   // For tests of the counting rules outside a browser.
