@@ -82,7 +82,12 @@ def test_ttl_in_range(ttl: int) -> None:
     assert validate_ttl(ttl, "sms.ttl") == ttl
 
 
-@pytest.mark.parametrize("ttl", [0, -5, 1441, 2.5, "60", True])
+def test_ttl_as_a_numeric_string_is_a_number_of_minutes() -> None:
+    # As configuration files and environment variables give it.
+    assert validate_ttl("60", "sms.ttl") == 60
+
+
+@pytest.mark.parametrize("ttl", [0, -5, 1441, 2.5, "2.5", "0", "60 min", True])
 def test_ttl_out_of_range(ttl: object) -> None:
     with pytest.raises(SmsFlyValidationError, match=r"sms\.ttl"):
         validate_ttl(ttl, "sms.ttl")
