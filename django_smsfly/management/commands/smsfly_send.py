@@ -20,6 +20,7 @@ from django_smsfly import mailing, services
 from django_smsfly.channels import Channel
 from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
 from django_smsfly.mailing import MailingContent, MailingReport, Outcome, RowResult
+from django_smsfly.mailing import progress as run_progress
 from django_smsfly.management.commands._common import (
     INTERRUPTED,
     Progress,
@@ -340,7 +341,13 @@ class _CsvOutput:
 
     def __init__(self, command: Command) -> None:
         self.command = command
-        self.bar = Progress(command.stdout, enabled=command.verbosity >= 1)
+        self.clock = run_progress.monotonic
+        self.started = self.clock()
+        self.bar = Progress(command.stdout, enabled=command.verbosity >= 1, clock=self.clock)
+        self.bar.REDRAW_EVERY = run_progress.REDRAW_EVERY
+        # Not a terminal (a log, a pipe): a plain line every so often instead, no "\r".
+        self.plain = command.verbosity >= 1 and not self.bar.enabled
+        self.ticker = run_progress.Ticker(run_progress.PLAIN_EVERY, self.clock)
 
     def row(self, result: RowResult) -> None:
         """A line for one row: problems on stderr always, the rows another run has at
@@ -395,25 +402,22 @@ class _CsvOutput:
             self.command.stdout.write(text)
 
     def progress(self, report: MailingReport) -> None:
-        """Redraw the progress line (on a terminal)."""
-        self.bar.update(self._progress_line(report))
+        """Redraw the progress line on a terminal; elsewhere write it as a plain line
+        every ``PLAIN_EVERY`` seconds."""
+        if not self.plain:
+            self.bar.update(self._progress_line(report))
+        elif self.ticker.due():
+            self.command.stdout.write(self._progress_line(report))
 
     def _progress_line(self, report: MailingReport) -> str:
-        done = report.rows if report.dry_run else report.sent + report.queued + report.enqueued
-        return _(
-            "line %(line)d · sent %(sent)d · skipped %(skipped)d · errors %(errors)d"
-            " · %(rate).1f/s"
-        ) % {
-            "line": report.line,
-            "sent": report.sent,
-            "skipped": report.skipped,
-            "errors": report.errors,
-            "rate": self.bar.rate(done),
-        }
+        elapsed = self.clock() - self.started
+        return run_progress.progress_line(report, report.total, elapsed)
 
     def finish(self, report: MailingReport) -> None:
         """End the progress line and write the summary."""
-        if report.rows:
+        if report.rows and self.plain:
+            self.command.stdout.write(self._progress_line(report))
+        elif report.rows:
             self.bar.finish(self._progress_line(report))
         if report.dry_run:
             self._dry_run_summary(report)
@@ -502,13 +506,31 @@ class _CsvOutput:
             if report.unpriced:
                 say(
                     ngettext(
-                        "No price is known for %(count)d message; it is not counted.",
-                        "No price is known for %(count)d messages; they are not counted.",
+                        "No price is known for %(count)d message (line %(lines)s); it is "
+                        "not counted.",
+                        "No price is known for %(count)d messages (lines %(lines)s); they "
+                        "are not counted.",
                         report.unpriced,
                     )
-                    % {"count": report.unpriced}
+                    % {
+                        "count": report.unpriced,
+                        "lines": _line_list(report.unpriced_lines, report.unpriced),
+                    }
                 )
         say(_("Dry run: nothing was sent."))
+
+
+#: The most line numbers a summary names; the rest are counted.
+LINES_SHOWN = 10
+
+
+def _line_list(lines: list[int], count: int) -> str:
+    """``"3, 7, 9"``, or ``"3, 7, 9 and 41 more"`` when there are more than are shown."""
+    shown = lines[:LINES_SHOWN]
+    text = ", ".join(str(line) for line in shown)
+    if count > len(shown):
+        text += " " + _("and %(more)d more") % {"more": count - len(shown)}
+    return text
 
 
 def _row_details(result: RowResult) -> str:
