@@ -18,9 +18,10 @@ engine of their own that can do little on purpose:
   for by a falsy marker that records any other use (printing it, filtering it); a
   render that used one fails, naming every such value.
 
-The public functions: :func:`render`, :func:`find` (the variant for a language),
-:func:`variables` (the names a template needs, so a CSV run can check its columns up
-front) and :func:`check_syntax` (for model and admin forms). Render problems raise
+The public functions: :func:`render` (and :func:`render_text` for one text),
+:func:`find` (the variant for a language), :func:`variables` (the names a template
+needs, so a CSV run can check its columns up front) and :func:`check_syntax` (for
+model and admin forms). Render problems raise
 :class:`TemplateError`, a :class:`~django_smsfly.exceptions.SmsFlyValidationError`.
 """
 
@@ -71,6 +72,7 @@ __all__ = [
     "check_syntax",
     "find",
     "render",
+    "render_text",
     "variables",
 ]
 
@@ -189,7 +191,7 @@ def _check_tags(text: str) -> None:
     for token in Lexer(text).tokenize():
         if token.token_type is TokenType.TEXT:
             if not verbatim:
-                _check_unclosed(token.contents, token.lineno)
+                _check_unclosed(token.contents, token.lineno or 1)
             continue
         if token.token_type is not TokenType.BLOCK:
             continue
@@ -440,6 +442,17 @@ def _render_text(text: str, values: Mapping[str, object], uses: _Uses) -> str:
     if _SENTINEL in output and not uses.names:  # pragma: no cover - belt and braces
         uses.add("?")
     return output.replace("\r\n", "\n").strip()
+
+
+def render_text(text: str, context: Mapping[str, object]) -> str:
+    """One template text rendered with ``context`` (a preview of one field, say), with
+    the checks of :func:`render`: plain values, no missing or empty placeholder."""
+    values = {name: _plain(name, value) for name, value in context.items()}
+    uses = _Uses()
+    output = _render_text(text, values, uses)
+    if uses.names:
+        raise TemplateError(_missing_message(uses.names), missing=uses.names)
+    return output
 
 
 def render(template: MessageTemplate, context: Mapping[str, object]) -> Rendered:

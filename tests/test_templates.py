@@ -9,8 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone, translation
 
 import django_smsfly
@@ -397,3 +399,183 @@ def test_send_template_honours_opt_outs_unless_told_not_to(
     assert forced.state == Message.State.ACCEPTED
     assert forced.ignore_opt_out is True
     assert len(sends(sandbox)) == 1
+
+
+# -- the admin -----------------------------------------------------------------------------
+
+ADD_URL = "admin:django_smsfly_messagetemplate_add"
+PREVIEW_URL = "admin:django_smsfly_messagetemplate_preview"
+
+
+def form_data(**fields: str) -> dict[str, str]:
+    data = {
+        "name": "welcome",
+        "language": "",
+        "channels": "sms",
+        "description": "",
+        "sms_text": "Hi {{ name }}",
+        "viber_text": "",
+        "image": "",
+        "button_caption": "",
+        "button_url": "",
+    }
+    data.update(fields)
+    return data
+
+
+def form_errors(response: Any) -> dict[str, list[str]]:
+    form = response.context["adminform"].form
+    return {name: list(messages) for name, messages in form.errors.items()}
+
+
+def test_the_admin_saves_a_valid_template(operator: Client) -> None:
+    response = operator.post(
+        reverse(ADD_URL),
+        form_data(language="uk", sms_text="Привіт, {{ name }}!\r\nДо зустрічі."),
+    )
+    assert response.status_code == 302, form_errors(response)
+    template = MessageTemplate.objects.get()
+    assert (template.name, template.language, template.channels) == ("welcome", "uk", "sms")
+    assert template.sms_text == "Привіт, {{ name }}!\nДо зустрічі."
+
+
+def test_the_admin_list_shows_and_searches_templates(operator: Client) -> None:
+    MessageTemplate.objects.create(name="welcome", sms_text="Hi", description="First contact")
+    MessageTemplate.objects.create(name="shipped", language="uk", sms_text="Відправлено")
+    url = reverse("admin:django_smsfly_messagetemplate_changelist")
+    page = operator.get(url).content.decode()
+    assert "welcome" in page
+    assert "First contact" in page
+    assert "shipped" in page
+    found = operator.get(url, {"q": "contact"}).content.decode()
+    assert "welcome" in found
+    assert "shipped" not in found
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"sms_text": "Hi {% load static %}"}, "sms_text", "{% load %} is not allowed"),
+        ({"sms_text": "Hi {{ user.email }}"}, "sms_text", "plain values only"),
+        ({"channels": "viber,sms", "sms_text": "Hi"}, "viber_text", "needs a text or an image"),
+        ({"channels": "viber,sms", "viber_text": "Hi", "sms_text": ""}, "sms_text", "empty"),
+        (
+            {"channels": "viber", "viber_text": "Hi", "button_caption": "Open"},
+            "button_url",
+            "needs a URL",
+        ),
+        (
+            {"channels": "viber", "viber_text": "Hi", "button_url": "https://e.example/"},
+            "button_caption",
+            "needs a caption",
+        ),
+        ({"sms_text": "{{ name }} " + "x" * 400}, "sms_text", "more than the 2 SMS parts allowed"),
+        ({"language": "english!"}, "language", ""),
+    ],
+)
+def test_the_admin_refuses_a_template_a_send_would_refuse(
+    operator: Client, settings: Any, fields: dict[str, str], field: str, reason: str
+) -> None:
+    settings.SMSFLY = {**settings.SMSFLY, "MAX_SMS_PARTS": 2}
+    response = operator.post(reverse(ADD_URL), form_data(**fields))
+    assert response.status_code == 200
+    errors = form_errors(response)
+    assert field in errors, errors
+    assert reason in " ".join(errors[field])
+    assert not MessageTemplate.objects.exists()
+
+
+def test_the_admin_checks_the_length_with_the_sample_values(
+    operator: Client, settings: Any
+) -> None:
+    settings.SMSFLY = {**settings.SMSFLY, "MAX_SMS_PARTS": 1}
+    long_sample = {"sample-name": "x" * 200}
+    refused = operator.post(reverse(ADD_URL), {**form_data(), **long_sample})
+    assert "more than the 1 SMS parts allowed" in " ".join(form_errors(refused)["sms_text"])
+    # An emptied sample is checked with the variable's name instead.
+    saved = operator.post(reverse(ADD_URL), {**form_data(), "sample-name": ""})
+    assert saved.status_code == 302
+
+
+def test_the_change_page_has_the_preview_panel_and_no_inline_script(operator: Client) -> None:
+    page = operator.get(reverse(ADD_URL)).content.decode()
+    assert 'id="smsfly-template-preview"' in page
+    assert f'data-preview-url="{reverse(PREVIEW_URL)}"' in page
+    assert "django_smsfly/template_preview.js" in page
+    scripts = [chunk.split(">", 1)[0] for chunk in page.split("<script")[1:]]
+    assert all("src=" in tag or "application/json" in tag for tag in scripts), scripts
+
+
+def test_the_preview_renders_with_the_samples_and_counts_parts(operator: Client) -> None:
+    data = form_data(
+        channels="viber,sms",
+        sms_text="Привіт, {{ name }}! Замовлення {{ order }}.",
+        viber_text="Hi {{ name }}",
+        button_caption="Track {{ order }}",
+        button_url="https://shop.example/t",
+    )
+    response = operator.post(reverse(PREVIEW_URL), {**data, "sample-name": "Оля"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    preview = response.json()
+    assert preview["variables"] == ["name", "order"]
+    assert preview["errors"] == {}
+    assert preview["channels"] == ["viber", "sms"]
+    # "order" has no sample yet: its name stands in.
+    text = "Привіт, Оля! Замовлення order."
+    assert preview["sms"] == {
+        "text": text,
+        "length": len(text),
+        "parts": 1,
+        "encoding": "UCS-2",
+        "remaining": 70 - len(text),
+        "max_parts": 10,
+    }
+    assert preview["viber"] == {
+        "text": "Hi Оля",
+        "length": 6,
+        "max": 1000,
+        "button_caption": "Track order",
+    }
+
+
+def test_the_preview_reports_errors_per_field(operator: Client) -> None:
+    data = form_data(sms_text="Hi {{ name }} {% url 'x' %}")
+    preview = operator.post(reverse(PREVIEW_URL), data).json()
+    assert "{% url %} is not allowed" in preview["errors"]["sms_text"][0]
+    data = form_data(sms_text="Hi {{ name }}, {{ code }}")
+    preview = operator.post(reverse(PREVIEW_URL), {**data, "sample-code": " "}).json()
+    assert "{{ code }}" in preview["errors"]["sms_text"][0]
+    assert preview["sms"] is None
+
+
+def test_the_preview_needs_a_post(operator: Client) -> None:
+    assert operator.get(reverse(PREVIEW_URL)).status_code == 405
+
+
+@pytest.mark.parametrize("codename", [None, "view_messagetemplate"])
+def test_the_preview_is_refused_without_add_or_change_permission(
+    db: None, codename: str | None
+) -> None:
+    user = User.objects.create_user("viewer", is_staff=True)
+    if codename:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    browser = Client()
+    browser.force_login(user)
+    assert browser.post(reverse(PREVIEW_URL), form_data()).status_code == 403
+
+
+def test_the_preview_is_allowed_with_change_permission(db: None) -> None:
+    user = User.objects.create_user("editor", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="change_messagetemplate"))
+    browser = Client()
+    browser.force_login(user)
+    response = browser.post(reverse(PREVIEW_URL), form_data())
+    assert response.status_code == 200
+    assert response.json()["sms"]["text"] == "Hi name"
+
+
+def test_the_preview_is_csrf_protected(operator_user: Any) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(operator_user)
+    assert browser.post(reverse(PREVIEW_URL), form_data()).status_code == 403

@@ -16,6 +16,13 @@ and its pages:
   cached.
 - :mod:`~django_smsfly.admin.overview`: the delivery overview and its SVG chart.
 - :mod:`~django_smsfly.admin.pages`: the app's own pages drawn in the admin's frame.
+- :mod:`~django_smsfly.admin.campaigns`: campaigns: the list, a new campaign (upload
+  and check), its start, its live progress, pause, resume, cancel and the results file
+  (pages in :mod:`~django_smsfly.admin.campaign_pages`, forms in
+  :mod:`~django_smsfly.admin.campaign_forms`).
+- :mod:`~django_smsfly.admin.templates`: message templates, with a live preview.
+- :mod:`~django_smsfly.admin.optouts`: the opt-out list: add, import a file
+  (:mod:`~django_smsfly.admin.optout_lists`), remove.
 - :mod:`~django_smsfly.admin.verifications`: one-time codes, read-only (no code
   anywhere), and the fraud guard page: refusals by reason and by country per day.
 
@@ -30,12 +37,18 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib import admin
 
+from django_smsfly.admin.campaigns import CampaignAdmin
 from django_smsfly.admin.messages import MessageAdmin
+from django_smsfly.admin.optouts import OptOutAdmin
+from django_smsfly.admin.templates import MessageTemplateAdmin
 from django_smsfly.admin.verifications import VerificationAdmin
-from django_smsfly.models import Message, Verification
+from django_smsfly.models import Campaign, Message, MessageTemplate, OptOut, Verification
 
 __all__ = ["MessageAdmin"]
 
 if apps.is_installed("django.contrib.admin"):
     admin.site.register(Message, MessageAdmin)
     admin.site.register(Verification, VerificationAdmin)
+    admin.site.register(OptOut, OptOutAdmin)
+    admin.site.register(MessageTemplate, MessageTemplateAdmin)
+    admin.site.register(Campaign, CampaignAdmin)
