@@ -90,11 +90,42 @@ def test_balance_json_keeps_every_digit_as_strings() -> None:
     assert ext == {"sms": "91.477", "viber": "500.000"}
 
 
-def test_balance_below_the_threshold_exits_with_2() -> None:
+def low_balance(*args: str) -> tuple[str, str]:
+    """Run ``smsfly_balance`` expecting the low-balance exit status 2: (stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as caught:
+        call_command("smsfly_balance", *args, stdout=out, stderr=err)
+    assert caught.value.code == 2
+    return out.getvalue(), err.getvalue()
+
+
+def test_balance_below_the_threshold_is_a_warning_with_exit_status_2() -> None:
     get_simulator().balance = "5.5"
-    error = fails("smsfly_balance", "--warn-below", "10", returncode=2)
-    assert "5.5" in error
-    assert "10" in error
+    out, err = low_balance("--warn-below", "10")
+    assert out == "Balance: 5.500\n"
+    assert err == "Warning: low balance: 5.500, below 10.\n"
+
+
+def test_a_low_balance_is_not_printed_as_a_command_error(tmp_path: Path) -> None:
+    """Issue 13: the warning came out as "CommandError: Low balance..."."""
+    # The child process has a sandbox of its own, with 1000.000 on it.
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "smsfly_balance", "--warn-below", "5000"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "CommandError" not in done.stderr
+    assert "Warning: low balance" in done.stderr
+
+
+def test_a_negative_threshold_is_refused() -> None:
+    error = fails("smsfly_balance", "--warn-below", "-5")
+    assert "'-5' is not an amount of 0 or more" in error
+    assert not get_simulator().requests_for("GETBALANCE")
 
 
 def test_balance_above_the_threshold_exits_with_0() -> None:
@@ -105,9 +136,9 @@ def test_balance_above_the_threshold_exits_with_0() -> None:
 
 def test_balance_ext_warns_when_either_balance_is_low() -> None:
     get_simulator().viber_balance = "1"
-    error = fails("smsfly_balance", "--ext", "--warn-below", "50", returncode=2)
-    assert "Viber 1" in error
-    assert "SMS" not in error
+    _out, err = low_balance("--ext", "--warn-below", "50")
+    assert "Viber 1" in err
+    assert "SMS" not in err
 
 
 def test_balance_refuses_a_threshold_that_is_not_an_amount() -> None:

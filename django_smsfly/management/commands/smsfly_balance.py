@@ -73,11 +73,13 @@ class Command(SmsFlyCommand):
                 f"{labels[name]} {balances[name]}" if named else str(balances[name])
                 for name in low
             )
-            raise CommandError(
-                _("Low balance: %(details)s, below %(threshold)s.")
-                % {"threshold": threshold, "details": details},
-                returncode=BELOW_THRESHOLD,
+            # A warning for monitoring, not a failure of the command: the balance was
+            # read and printed. Its own exit status tells the two apart.
+            self.warn(
+                _("Warning: low balance: %(details)s, below %(threshold)s.")
+                % {"threshold": threshold, "details": details}
             )
+            raise SystemExit(BELOW_THRESHOLD)
 
 
 def _amount(value: object) -> Decimal:
@@ -85,9 +87,9 @@ def _amount(value: object) -> Decimal:
         amount = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:
         amount = Decimal("NaN")
-    if not amount.is_finite():
+    if not amount.is_finite() or amount < 0:
         raise CommandError(
-            _("--warn-below: %(value)r is not an amount (for example 100 or 12.50).")
+            _("--warn-below: %(value)r is not an amount of 0 or more (for example 100 or 12.50).")
             % {"value": value}
         )
     return amount
