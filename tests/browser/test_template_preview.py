@@ -1,0 +1,91 @@
+"""A message template made in the admin: as the operator types, the preview shows the
+texts rendered with the sample values and the SMS counter, in English and Ukrainian."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from django_smsfly.models import MessageTemplate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ADD = "django_smsfly/messagetemplate/add/"
+
+
+@pytest.mark.parametrize(
+    ("locale", "parts_label", "save_label"),
+    [("en-US", "SMS parts", "Save"), ("uk-UA", "Частин SMS", "Зберегти")],
+)
+def test_the_preview_follows_the_typing_and_the_template_is_saved(
+    new_page: Callable[..., Page],
+    admin_user: object,
+    log_in: Callable[..., None],
+    admin_url: Callable[[str], str],
+    screenshot: Callable[..., object],
+    locale: str,
+    parts_label: str,
+    save_label: str,
+) -> None:
+    page = new_page(locale=locale)
+    log_in(page)
+    page.goto(admin_url(ADD))
+    panel = page.locator("#smsfly-template-preview")
+    sms_text = page.locator("#smsfly-preview-sms-text")
+    counter = page.locator("#smsfly-preview-sms-counter")
+    expect(counter).to_contain_text(parts_label)
+
+    page.fill("#id_name", "order-ready")
+    page.fill("#id_sms_text", "Hi {{ name }}, order {{ order }} is ready.")
+    # One sample input per variable, prefilled with its name.
+    expect(page.locator("#smsfly-sample-name")).to_have_value("name")
+    expect(page.locator("#smsfly-sample-order")).to_have_value("order")
+    page.fill("#smsfly-sample-name", "Olena")
+    page.fill("#smsfly-sample-order", "42")
+    expect(sms_text).to_have_text("Hi Olena, order 42 is ready.")
+    expect(counter).to_have_attribute("data-parts", "1")
+    expect(counter).to_have_attribute("data-encoding", "GSM-7")
+    expect(counter.locator('[data-field="length"]')).to_have_text("28")
+
+    # Cyrillic makes the SMS UCS-2: 70 characters a part, 67 when split.
+    page.fill("#id_sms_text", "Вітаємо, {{ name }}! " + "Замовлення готове. " * 5)
+    expect(counter).to_have_attribute("data-encoding", "UCS-2")
+    expect(counter).to_have_attribute("data-parts", "2")
+    expect(sms_text).to_contain_text("Вітаємо, Olena!")
+    expect(page.locator("#smsfly-sample-order")).to_have_count(0)  # no longer used
+
+    # A tag that reaches beyond the text is named at once; the panel keeps working.
+    page.fill("#id_sms_text", "Hi {{ name }} {% load static %}")
+    expect(page.locator("#smsfly-preview-errors")).to_contain_text("{% load %}")
+    page.fill("#id_sms_text", 'Hi {{ name|default:"friend" }}!')
+    expect(page.locator("#smsfly-preview-errors")).to_be_hidden()
+    page.fill("#smsfly-sample-name", "")
+    expect(sms_text).to_have_text("Hi friend!")
+    expect(panel).to_have_attribute("data-state", "ready")
+    screenshot(page, f"template-preview-{locale}")
+
+    page.locator(f"input[type=submit][value='{save_label}']").click()
+    expect(page).to_have_url(re.compile(r"/django_smsfly/messagetemplate/$"))
+    template = MessageTemplate.objects.get()
+    assert (template.name, template.sms_text) == ("order-ready", 'Hi {{ name|default:"friend" }}!')
+
+
+def test_the_preview_shows_the_viber_text_and_button(
+    logged_in_page: Page, admin_url: Callable[[str], str]
+) -> None:
+    page = logged_in_page
+    page.goto(admin_url(ADD))
+    page.check("input[name=channels][value='viber,sms']")
+    page.fill("#id_viber_text", "Your order {{ order }} is on its way")
+    page.fill("#id_button_caption", "Track {{ order }}")
+    page.fill("#id_button_url", "https://shop.example/track")
+    page.fill("#id_sms_text", "Order {{ order }} shipped")
+    page.fill("#smsfly-sample-order", "7")
+    expect(page.locator("#smsfly-preview-viber-text")).to_have_text("Your order 7 is on its way")
+    expect(page.locator("#smsfly-preview-viber-button")).to_contain_text("Track 7")
+    expect(page.locator("#smsfly-preview-sms-text")).to_have_text("Order 7 shipped")
+    page.check("input[name=channels][value='viber']")
+    expect(page.locator("#smsfly-preview-sms")).to_be_hidden()
