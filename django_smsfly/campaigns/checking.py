@@ -211,14 +211,8 @@ class _Tally:
             )
 
     def price(self, line: int, prepared: PreparedMessage, sms_text: str | None) -> None:
-        if self.price_error is not None:
-            return
         mcc, _mnc = network_of(prepared.recipient)
-        try:
-            prices = self.prices_of(mcc) if mcc else PriceList()
-        except SmsFlyError as exc:
-            self.price_error = str(exc)
-            return
+        prices = self.prices_of(mcc) if mcc else PriceList()
         cost = estimate(prices, prepared.recipient, prepared.channels, sms_text=sms_text).first
         if cost is None:
             self.problem(
@@ -229,8 +223,14 @@ class _Tally:
         self.cost += cost
 
     def prices_of(self, mcc: str) -> PriceList:
+        """The country's price list, asked once per check; one that cannot be had is
+        an empty list (its rows have no price) and the error is kept for the report."""
         if mcc not in self.prices:
-            self.prices[mcc] = services.get_price_list(mcc)
+            try:
+                self.prices[mcc] = services.get_price_list(mcc)
+            except SmsFlyError as exc:
+                self.price_error = str(exc)
+                self.prices[mcc] = PriceList()
         return self.prices[mcc]
 
     def problem(self, line: int, kind: str, recipient: str, reason: str) -> None:
@@ -284,10 +284,10 @@ def _store(campaign: Campaign, tally: _Tally) -> None:
     campaign.rows_opted_out = tally.opted_out
     campaign.rows_duplicate = tally.duplicate
     campaign.parts_total = tally.parts
-    campaign.cost_estimate = tally.cost if tally.priced and tally.price_error is None else None
+    campaign.cost_estimate = tally.cost if tally.priced else None
     report: dict[str, Any] = {
         RUN: run_options(campaign),
-        "problems": tally.problems,
+        "problems": sorted(tally.problems, key=lambda problem: problem["line"]),
         "problems_more": tally.problems_more,
         "preview": tally.preview,
     }

@@ -103,16 +103,19 @@ def start_due(now: dt.datetime | None = None) -> int:
     runner's lease ran out, and finish those that went through their file and have no
     message left waiting. Returns how many runners were enqueued."""
     now = now or timezone.now()
-    enqueued = 0
+    started: list[int] = []
     due = Campaign.objects.filter(status=Status.SCHEDULED, starts_at__lte=now)
     for pk in list(due.values_list("pk", flat=True)):
         if Campaign.objects.filter(pk=pk, status=Status.SCHEDULED).update(
             status=Status.RUNNING, started_at=now, updated_at=now
         ):
             enqueue_run(pk)
-            enqueued += 1
-    idle = Campaign.objects.filter(status=Status.RUNNING).filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+            started.append(pk)
+    enqueued = len(started)
+    idle = (
+        Campaign.objects.filter(status=Status.RUNNING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .exclude(pk__in=started)
     )
     for campaign in list(idle.only("pk", "report")):
         if run_options(campaign).get("file_done"):

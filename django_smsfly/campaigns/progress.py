@@ -20,6 +20,8 @@ from django_smsfly.exceptions import SmsFlyCancelled, SmsFlyOptedOut
 from django_smsfly.models import Campaign, Message
 from django_smsfly.statuses import DeliveryStatus
 
+#: The cost columns' precision.
+CENT = Decimal("0.0001")
 #: The window the send rate is measured over (seconds).
 RATE_WINDOW = 60
 
@@ -109,7 +111,8 @@ def progress(campaign: Campaign) -> Progress:
         opted_out=counts["opted_out"],
         cancelled=counts["cancelled"],
         unknown=counts["unknown"],
-        spend=counts["spend"] or Decimal(0),
+        # SQLite sums decimals as floats: back to the column's four places.
+        spend=Decimal(counts["spend"] or 0).quantize(CENT),
         rate=round(rate, 2),
         eta_seconds=round(queued / rate) if rate > 0 and queued else None,
         percent=min(100, settled * 100 // to_handle) if to_handle else 100,
