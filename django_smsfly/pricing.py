@@ -38,6 +38,25 @@ UA_MNC = {
 }
 
 
+#: Network names by (mcc, mnc), for the networks SMS-fly lists prices for.
+NETWORK_NAMES = {
+    ("255", "01"): "Vodafone Ukraine",
+    ("255", "03"): "Kyivstar",
+    ("255", "06"): "lifecell",
+    ("255", "07"): "3Mob",
+    ("255", "99"): "Phoenix",
+    ("260", "01"): "Plus",
+    ("260", "02"): "T-Mobile",
+    ("260", "03"): "Orange",
+    ("260", "06"): "Play",
+}
+
+
+def network_name(mcc: str, mnc: str) -> str:
+    """The network's name, or ``""`` when it is not known here."""
+    return NETWORK_NAMES.get((mcc.strip().zfill(3), mnc.strip().zfill(2)), "")
+
+
 def network_of(recipient: str) -> tuple[str | None, str | None]:
     """``(mcc, mnc)`` of a normalized number; ``None`` where it cannot be told."""
     for length in (3, 2, 1):

@@ -193,16 +193,23 @@ def test_sources_of_one_channel_as_json() -> None:
 def test_prices_are_a_table() -> None:
     out, _ = run("smsfly_prices", "--channel", "sms")
     lines = out.splitlines()
-    assert lines[0].split() == ["Channel", "MCC", "MNC", "Price"]
-    assert lines[1].split() == ["sms", "255", "01", "0.479"]
+    assert lines[0].split() == ["Channel", "MCC", "MNC", "Network", "Price"]
+    assert lines[1].split() == ["sms", "255", "01", "Vodafone", "Ukraine", "0.479"]
+    assert lines[2].split()[2:4] == ["03", "Kyivstar"]
     assert len(lines) == 6
 
 
 def test_prices_of_one_network_as_json() -> None:
     out, _ = run("smsfly_prices", "--mnc", "03", "--json")
     assert json.loads(out) == [
-        {"channel": "sms", "mcc": "255", "mnc": "03", "price": "0.478"},
-        {"channel": "viber", "mcc": "255", "mnc": "03", "price": "0.750"},
+        {"channel": "sms", "mcc": "255", "mnc": "03", "network": "Kyivstar", "price": "0.478"},
+        {
+            "channel": "viber",
+            "mcc": "255",
+            "mnc": "03",
+            "network": "Kyivstar",
+            "price": "0.750",
+        },
     ]
     assert get_simulator().requests_for("GETPRICE")
 

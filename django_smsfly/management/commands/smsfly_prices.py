@@ -11,6 +11,7 @@ from django.utils.translation import gettext_noop
 from django_smsfly import services
 from django_smsfly.channels import Channel
 from django_smsfly.management.commands._common import SmsFlyCommand
+from django_smsfly.pricing import network_name
 
 
 class Command(SmsFlyCommand):
@@ -42,8 +43,8 @@ class Command(SmsFlyCommand):
             "--json",
             action="store_true",
             help=_(
-                'Print JSON: a list of {"channel", "mcc", "mnc", "price"}; prices are '
-                "strings, to keep every digit."
+                'Print JSON: a list of {"channel", "mcc", "mnc", "network", "price"}; '
+                "prices are strings, to keep every digit."
             ),
         )
 
@@ -59,7 +60,13 @@ class Command(SmsFlyCommand):
         if options["json"]:
             self.write_json(
                 [
-                    {"channel": p.channel.value, "mcc": p.mcc, "mnc": p.mnc, "price": p.price}
+                    {
+                        "channel": p.channel.value,
+                        "mcc": p.mcc,
+                        "mnc": p.mnc,
+                        "network": network_name(p.mcc, p.mnc),
+                        "price": p.price,
+                    }
                     for p in rows
                 ]
             )
@@ -67,10 +74,13 @@ class Command(SmsFlyCommand):
         if not rows:
             self.say(_("No prices listed for mcc %(mcc)s.") % {"mcc": options["mcc"]})
             return
-        table = [[_("Channel"), _("MCC"), _("MNC"), _("Price")]]
-        table += [[p.channel.value, p.mcc, p.mnc, str(p.price)] for p in rows]
-        widths = [max(len(row[i]) for row in table) for i in range(4)]
+        table = [[_("Channel"), _("MCC"), _("MNC"), _("Network"), _("Price")]]
+        table += [
+            [p.channel.value, p.mcc, p.mnc, network_name(p.mcc, p.mnc) or "?", str(p.price)]
+            for p in rows
+        ]
+        widths = [max(len(row[i]) for row in table) for i in range(5)]
         for row in table:
             # Prices right-aligned so their decimal points line up.
-            cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=False)]
-            self.say("  ".join([*cells, row[3].rjust(widths[3])]))
+            cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)]
+            self.say("  ".join([*cells, row[4].rjust(widths[4])]))
