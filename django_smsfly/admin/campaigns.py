@@ -1,0 +1,426 @@
+"""The Campaign admin: the list, a new campaign, its check report, its progress, its buttons.
+
+- The list shows each campaign's status, origin, valid rows, progress and outcomes
+  (delivered, failed, spend), counted for the whole page in the list's own query
+  (:class:`CampaignChangeList`), so its query count does not grow with the campaigns.
+- The *add* page is the new-campaign form (:class:`.campaign_forms.NewCampaignForm`):
+  the file goes to :func:`django_smsfly.campaigns.create`, which stores and checks it.
+- A campaign's own page is its check report while it is a draft (with the start form
+  and "Discard"), and its live progress once started (with Pause, Resume, Cancel and the
+  results file). The pages themselves are :mod:`~django_smsfly.admin.campaign_pages`.
+
+Every button is a POST (CSRF-protected): starting, pausing, resuming and cancelling need
+the *change* permission, discarding a draft the *delete* permission; the pages, the
+progress JSON and the results file the *view* permission. The admin calls only the
+engine's verbs (:mod:`django_smsfly.campaigns`) and writes no campaign or message rows
+itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path, reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from django_smsfly import campaigns
+from django_smsfly.admin import lookups
+from django_smsfly.admin.campaign_forms import NewCampaignForm, StartForm
+from django_smsfly.admin.campaign_pages import (
+    ACTIONS_BY_STATUS,
+    BADGE_KINDS,
+    FINAL,
+    export_response,
+    money,
+    progress_payload,
+    render,
+    report_context,
+    url_of,
+)
+from django_smsfly.admin.overview import DELIVERED, FAILED
+from django_smsfly.models import Campaign, Message
+
+#: Messages not yet handled: still to be sent, or on their way to SMS-fly.
+_UNHANDLED = (Message.State.QUEUED, Message.State.SENDING)
+#: Statuses whose campaign is on its way: deleting it would orphan a runner.
+_UNDELETABLE = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+
+
+def with_outcomes(queryset: QuerySet[Campaign]) -> QuerySet[Campaign]:
+    """Campaigns with their messages counted (handled, delivered, failed) and their
+    spend summed, in the same query."""
+    return queryset.annotate(
+        n_handled=Count("messages", filter=~Q(messages__state__in=_UNHANDLED)),
+        n_delivered=Count("messages", filter=Q(messages__status__in=DELIVERED)),
+        n_failed=Count(
+            "messages",
+            filter=Q(messages__state=Message.State.FAILED) | Q(messages__status__in=FAILED),
+        ),
+        spend=Sum("messages__cost"),
+    )
+
+
+class CampaignChangeList(ChangeList):
+    """The campaign list, its rows counted and summed in its own query."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
+        return with_outcomes(super().get_queryset(request, exclude_parameters))
+
+
+class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Campaigns: list, new campaign (upload and check), start, progress, and buttons."""
+
+    list_display = (
+        "name",
+        "status_badge",
+        "origin",
+        "created_at",
+        "rows_valid_display",
+        "progress_display",
+        "delivered_display",
+        "failed_display",
+        "spend_display",
+    )
+    list_display_links = ("name",)
+    list_filter = ("status", "origin")
+    search_fields = ("name", "source_name")
+    date_hierarchy = "created_at"
+    show_facets = admin.ShowFacets.NEVER
+
+    class Media:
+        css: ClassVar[dict[str, tuple[str, ...]]] = {
+            "all": ("django_smsfly/admin.css", "django_smsfly/campaign.css")
+        }
+        js = ("django_smsfly/campaign.js",)
+
+    # -- permissions ------------------------------------------------------------------
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A campaign on its way belongs to its runner: cancel it first.
+        if obj is not None and obj.status in _UNDELETABLE:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    # -- the list ---------------------------------------------------------------------
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return CampaignChangeList
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: Campaign) -> str:
+        """The status as a coloured badge."""
+        return format_html(
+            '<span class="smsfly-badge smsfly-badge-{}">{}</span>',
+            BADGE_KINDS.get(Campaign.Status(obj.status), "neutral"),
+            obj.get_status_display(),
+        )
+
+    @admin.display(description=_("valid rows"), ordering="rows_valid")
+    def rows_valid_display(self, obj: Campaign) -> str:
+        """The rows that will be (or were) sent."""
+        return formats.number_format(obj.rows_valid, force_grouping=True)
+
+    @admin.display(description=_("progress"))
+    def progress_display(self, obj: Campaign) -> str:
+        """How much of the campaign is handled, in per cent."""
+        if obj.status == Campaign.Status.FINISHED:
+            percent = 100
+        elif obj.rows_valid:
+            percent = min(100, getattr(obj, "n_handled", 0) * 100 // obj.rows_valid)
+        else:
+            percent = 0
+        return f"{percent} %"
+
+    @admin.display(description=_("delivered"), ordering="n_delivered")
+    def delivered_display(self, obj: Campaign) -> str:
+        """Messages delivered."""
+        return formats.number_format(getattr(obj, "n_delivered", 0), force_grouping=True)
+
+    @admin.display(description=_("failed"), ordering="n_failed")
+    def failed_display(self, obj: Campaign) -> str:
+        """Messages that failed (refused, undelivered, expired, opted out, cancelled)."""
+        return formats.number_format(getattr(obj, "n_failed", 0), force_grouping=True)
+
+    @admin.display(description=_("spend"), ordering="spend")
+    def spend_display(self, obj: Campaign) -> str:
+        """What SMS-fly charged for the campaign's messages."""
+        return money(getattr(obj, "spend", None))
+
+    # -- URLs -------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+
+        def wrap(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+            # Login, staff check and CSRF protection, as for the admin's own views.
+            return self.admin_site.admin_view(view)
+
+        views: dict[str, Callable[..., HttpResponseBase]] = {
+            "start": self.start_view,
+            "pause": self.pause_view,
+            "resume": self.resume_view,
+            "cancel": self.cancel_view,
+            "discard": self.discard_view,
+            "progress": self.progress_view,
+            "export": self.export_view,
+        }
+        # Before the ModelAdmin's own: its "<path:object_id>/" would catch them.
+        ours = [
+            path(f"<path:object_id>/{name}/", wrap(view), name=f"{prefix}_{name}")
+            for name, view in views.items()
+        ]
+        return ours + super().get_urls()
+
+    def _campaign(self, request: HttpRequest, object_id: str) -> Campaign:
+        campaign: Campaign | None = self.get_object(request, unquote(object_id))
+        if campaign is None or not self.has_view_permission(request, campaign):
+            raise Http404(gettext("No such campaign."))
+        return campaign
+
+    def _back(self, campaign: Campaign) -> HttpResponseRedirect:
+        return HttpResponseRedirect(url_of(self, "change", campaign))
+
+    # -- a new campaign ---------------------------------------------------------------
+
+    @transaction.non_atomic_requests
+    def add_view(
+        self,
+        request: HttpRequest,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The new-campaign page: the file is stored and checked, then its report shown."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        names = lookups.sender_names()
+        if request.method == "POST":
+            form = NewCampaignForm(request.POST, request.FILES, sender_names=names)
+            if form.is_valid():
+                try:
+                    campaign = campaigns.create(
+                        form.cleaned_data["file"],
+                        created_by=request.user,
+                        **form.create_options(),
+                    )
+                except campaigns.CampaignError as exc:
+                    form.add_error("file", str(exc))
+                else:
+                    self.log_addition(request, campaign, [{"added": {}}])
+                    return self._back(campaign)
+        else:
+            form = NewCampaignForm(sender_names=names)
+        any_form = cast(Any, form)  # the admin's helpers take any form with fieldsets
+        return render(
+            self,
+            request,
+            "new.html",
+            title=gettext("New campaign"),
+            adminform=helpers.AdminForm(any_form, cast(Any, form.fieldsets), {}, model_admin=self),
+            form=form,
+            errors=helpers.AdminErrorList(any_form, []),
+            **(extra_context or {}),
+        )
+
+    # -- a campaign's page: its report (a draft) or its progress ----------------------
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A draft's check report and start form; a started campaign's progress."""
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        campaign = self._campaign(request, object_id)
+        if campaign.status == Campaign.Status.DRAFT:
+            form = StartForm(campaign=campaign, user=request.user)
+            return self._report_page(request, campaign, form)
+        return self._progress_page(request, campaign)
+
+    def _report_page(
+        self, request: HttpRequest, campaign: Campaign, form: StartForm
+    ) -> HttpResponse:
+        return render(
+            self,
+            request,
+            "report.html",
+            title=campaign.name,
+            campaign=campaign,
+            start_form=form,
+            can_start=self.has_change_permission(request, campaign),
+            can_discard=self.has_delete_permission(request, campaign),
+            time_zone=timezone.get_current_timezone_name(),
+            **report_context(campaign),
+        )
+
+    def _progress_page(self, request: HttpRequest, campaign: Campaign) -> HttpResponse:
+        payload = progress_payload(campaign)
+        messages_url = reverse(
+            f"{self.admin_site.name}:{Message._meta.app_label}_{Message._meta.model_name}"
+            "_changelist"
+        )
+        return render(
+            self,
+            request,
+            "progress.html",
+            title=campaign.name,
+            campaign=campaign,
+            payload=payload,
+            display=payload["display"],
+            can_change=self.has_change_permission(request, campaign),
+            action_states={name: list(states) for name, states in ACTIONS_BY_STATUS.items()},
+            messages_url=f"{messages_url}?campaign__id__exact={campaign.pk}",
+        )
+
+    # -- the buttons ------------------------------------------------------------------
+
+    def _changeable(self, request: HttpRequest, object_id: str) -> Campaign:
+        campaign = self._campaign(request, object_id)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        return campaign
+
+    @transaction.non_atomic_requests
+    def start_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The report's "Send now" / "Send at" (POST only). A second POST of the same
+        form (a double click, a re-POST) starts nothing and shows the progress."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self._changeable(request, object_id)
+        if campaign.status != Campaign.Status.DRAFT:
+            return self._already_started(request, campaign)
+        form = StartForm(request.POST, campaign=campaign, user=request.user)
+        if not form.is_valid():
+            return self._report_page(request, campaign, form)
+        try:
+            started = campaigns.start(campaign, at=form.starts_at, by=request.user)
+        except campaigns.CampaignError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return self._back(campaign)
+        if not started:
+            return self._already_started(request, campaign)
+        if form.starts_at is None:
+            text = gettext("The campaign “%(name)s” has started.") % {"name": campaign.name}
+        else:
+            when = formats.date_format(timezone.localtime(form.starts_at), "SHORT_DATETIME_FORMAT")
+            text = gettext("The campaign “%(name)s” is scheduled for %(when)s.") % {
+                "name": campaign.name,
+                "when": when,
+            }
+        self.message_user(request, text, messages.SUCCESS)
+        return self._back(campaign)
+
+    def _already_started(self, request: HttpRequest, campaign: Campaign) -> HttpResponse:
+        self.message_user(
+            request,
+            gettext("The campaign “%(name)s” was already started; here is its progress.")
+            % {"name": campaign.name},
+            messages.INFO,
+        )
+        return self._back(campaign)
+
+    def _act(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        verb: Callable[[Campaign], bool],
+        done: str,
+    ) -> HttpResponse:
+        """Run a button's verb on the campaign and say what came of it."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self._changeable(request, object_id)
+        if verb(campaign):
+            self.message_user(request, done % {"name": campaign.name}, messages.SUCCESS)
+        else:
+            campaign.refresh_from_db(fields=["status"])
+            self.message_user(
+                request,
+                gettext("Nothing was changed: the campaign is %(status)s.")
+                % {"status": campaign.get_status_display()},
+                messages.WARNING,
+            )
+        return self._back(campaign)
+
+    @transaction.non_atomic_requests
+    def pause_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Pause: the runner stops after the message in hand."""
+        return self._act(
+            request, object_id, campaigns.pause, gettext("The campaign “%(name)s” is paused.")
+        )
+
+    @transaction.non_atomic_requests
+    def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Resume where it stopped."""
+        return self._act(
+            request, object_id, campaigns.resume, gettext("The campaign “%(name)s” goes on.")
+        )
+
+    @transaction.non_atomic_requests
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Cancel for good: messages not yet sent are never sent."""
+        return self._act(
+            request,
+            object_id,
+            campaigns.cancel,
+            gettext("The campaign “%(name)s” is cancelled; nothing more of it will be sent."),
+        )
+
+    def discard_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The report's "Discard" (POST only): a draft and its file are deleted."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        campaign = self._campaign(request, object_id)
+        if not self.has_delete_permission(request, campaign):
+            raise PermissionDenied
+        if campaign.status != Campaign.Status.DRAFT:
+            return self._already_started(request, campaign)
+        name = campaign.name
+        self.log_deletions(request, Campaign.objects.filter(pk=campaign.pk))
+        if campaign.file:
+            campaign.file.delete(save=False)
+        campaign.delete()
+        self.message_user(
+            request,
+            gettext("The draft “%(name)s” was discarded.") % {"name": name},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(url_of(self, "changelist"))
+
+    # -- what the progress page asks for ----------------------------------------------
+
+    def progress_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The progress as JSON (the page's script asks every two seconds)."""
+        campaign = self._campaign(request, object_id)
+        response = JsonResponse(progress_payload(campaign))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def export_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        """The campaign's results as a CSV file, streamed."""
+        return export_response(self._campaign(request, object_id))
+
+
+__all__ = ["FINAL", "CampaignAdmin", "CampaignChangeList", "with_outcomes"]

@@ -1,0 +1,222 @@
+"""The campaign pages in headless Chromium, in English and in Ukrainian.
+
+An operator uploads a CSV file with valid, invalid, opted-out and duplicate rows and
+reads the check report (each problem at its line); schedules a campaign a minute or two
+ahead; starts another with a double click (it starts once), pauses and resumes it, and
+watches its progress page reach "finished" by itself (no reload) while the runner
+works; then reads its delivery stats and downloads its results.
+
+The task backend is Django's dummy one, so a start records the runner's task instead of
+running it inside the request; the test then runs the runner itself (in the test's
+thread, which shares the live server's database), as a worker would.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+from pytest_django.live_server_helper import LiveServer
+
+from django_smsfly import campaigns, taskcompat
+from django_smsfly.backends.sandbox import Simulator
+from django_smsfly.models import Campaign, OptOut
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+_PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
+DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
+LANGUAGES = {"en": "en-US", "uk": "uk-UA"}
+
+#: Lines 2 and 6 valid, 3 invalid, 4 opted out, 5 the same number as line 2.
+MIXED_CSV = (
+    "recipient,name\n"
+    "380501234567,Anna\n"
+    "not-a-number,Bob\n"
+    "380501234568,Carl\n"
+    "380501234567,Anna again\n"
+    "380501234569,Dana\n"
+)
+CAMPAIGN_PAGE = re.compile(r"/admin/django_smsfly/campaign/(\d+)/change/$")
+
+
+@pytest.fixture
+def dummy_tasks(settings: Any) -> Iterator[Any]:
+    """Starting records the runner's task; the test runs it."""
+    settings.TASKS = {"default": {"BACKEND": DUMMY}}
+    backend = taskcompat.get_backend("default")
+    backend.clear()
+    yield backend
+    backend.clear()
+
+
+@pytest.fixture(autouse=True)
+def _media(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(params=sorted(LANGUAGES))
+def language(request: pytest.FixtureRequest) -> str:
+    """The admin's language for the test: each test runs in English and in Ukrainian."""
+    return str(request.param)
+
+
+@pytest.fixture
+def operator_page(
+    language: str,
+    new_page: Callable[..., Page],
+    admin_user: Any,
+    log_in: Callable[..., None],
+) -> Page:
+    """A logged-in operator's page in the test's language."""
+    page = new_page(locale=LANGUAGES[language])
+    log_in(page, admin_user.username, "password")
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    return page
+
+
+def upload(page: Page, live_server: LiveServer, name: str, text: str = MIXED_CSV) -> Campaign:
+    """Fill the new-campaign form and submit it; the check report follows."""
+    page.goto(f"{live_server.url}/admin/django_smsfly/campaign/add/")
+    page.fill("#id_name", name)
+    page.set_input_files(
+        "#id_file",
+        files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": text.encode()}],
+    )
+    page.check("input[name=channels][value=sms]")
+    page.fill("#id_sms_text", "Hello, {name}!")
+    page.click("#smsfly-campaign-check")
+    expect(page).to_have_url(CAMPAIGN_PAGE)
+    match = CAMPAIGN_PAGE.search(page.url)
+    assert match
+    return Campaign.objects.get(pk=int(match.group(1)))
+
+
+def test_upload_report_and_schedule(
+    operator_page: Page, live_server: LiveServer, dummy_tasks: Any, sandbox: Simulator
+) -> None:
+    page = operator_page
+    OptOut.objects.create(recipient="380501234568")
+    campaign = upload(page, live_server, "Spring sale")
+
+    # The report: the counts, and each problem at its line.
+    expect(page.locator("#smsfly-rows-total")).to_have_text("5")
+    expect(page.locator("#smsfly-rows-valid")).to_have_text("2")
+    expect(page.locator("#smsfly-rows-invalid")).to_have_text("1")
+    expect(page.locator("#smsfly-rows-opted-out")).to_have_text("1")
+    expect(page.locator("#smsfly-rows-duplicate")).to_have_text("1")
+    for line, kind in ((3, "invalid"), (4, "opted_out"), (5, "duplicate")):
+        row = page.locator(f"#smsfly-problems tr[data-line='{line}']")
+        expect(row).to_have_class(f"smsfly-problem-{kind}")
+        expect(row.locator("td").first).to_have_text(str(line))
+    expect(page.locator("#smsfly-preview")).to_contain_text("Hello, Anna!")
+    expect(page.locator("#smsfly-preview")).to_contain_text("Hello, Dana!")
+
+    # Send at a time a minute or two ahead, in the admin's time zone (Europe/Kyiv).
+    at = timezone.localtime() + dt.timedelta(minutes=2)
+    page.fill("#id_send_date", at.strftime("%Y-%m-%d"))
+    page.fill("#id_send_time", at.strftime("%H:%M"))
+    page.click("#smsfly-send-at")
+    expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "scheduled")
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SCHEDULED
+    assert campaign.starts_at is not None
+    starts = timezone.localtime(campaign.starts_at)
+    assert (starts.date(), starts.hour, starts.minute) == (at.date(), at.hour, at.minute)
+    assert not sandbox.requests_for("SENDMESSAGE")
+
+
+def test_start_once_pause_resume_and_live_progress(
+    operator_page: Page,
+    language: str,
+    live_server: LiveServer,
+    dummy_tasks: Any,
+    sandbox: Simulator,
+) -> None:
+    page = operator_page
+    OptOut.objects.create(recipient="380501234568")
+    campaign = upload(page, live_server, "June news")
+
+    # A double click on "Send now" starts the campaign once.
+    page.dblclick("#smsfly-send-now")
+    expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "running")
+    assert len(dummy_tasks.results) == 1, "one runner enqueued"
+    expect(page.locator("#smsfly-pause")).to_be_visible()
+    expect(page.locator("#smsfly-resume")).to_be_hidden()
+
+    # Pause, then resume.
+    page.click("#smsfly-pause")
+    expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "paused")
+    expect(page.locator("#smsfly-resume")).to_be_visible()
+    expect(page.locator("#smsfly-pause")).to_be_hidden()
+    page.click("#smsfly-resume")
+    expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "running")
+    expect(page.locator("[data-smsfly-field=accepted]")).to_have_text("0")
+
+    # The runner works while the page is open: it follows by itself, without a reload.
+    page.evaluate("window.smsflyNotReloaded = true")
+    campaigns.run(campaign.pk)
+    expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "finished")
+    assert page.evaluate("window.smsflyNotReloaded") is True
+    expect(page.locator("[data-smsfly-field=accepted]")).to_have_text("2")
+    expect(page.locator("[data-smsfly-field=opted_out]")).to_have_text("1")
+    expect(page.locator("[data-smsfly-field=percent]")).to_have_text("100 %")
+    expect(page.locator("#smsfly-progress-bar")).to_have_js_property("value", 100)
+    expect(page.locator("#smsfly-campaign-status")).to_have_class(
+        re.compile("smsfly-badge-success")
+    )
+    expect(page.locator("#smsfly-pause")).to_be_hidden()
+    expect(page.locator("#smsfly-cancel")).to_be_hidden()
+    sent = sorted(r.body["data"]["recipient"] for r in sandbox.requests_for("SENDMESSAGE"))
+    assert sent == ["380501234567", "380501234569"]
+
+    # The delivery stats, in the page's language's number format.
+    spend = page.locator("#smsfly-spend").inner_text()
+    decimal = "," if language == "uk" else "."
+    assert re.fullmatch(rf"\d+\{decimal}\d+", spend), spend
+    expect(page.locator("[data-smsfly-field=via_sms]")).to_have_text(re.compile(r"^\d+$"))
+
+    # The results file, and the campaign's messages.
+    response = page.request.get(page.locator("#smsfly-export").get_attribute("href") or "")
+    assert response.ok
+    rows = list(csv.reader(io.StringIO(response.text().lstrip("\ufeff"))))
+    assert rows[0][:2] == ["line", "recipient"]
+    assert len(rows) == 1 + 3  # two sent, one opted out
+    page.click("#smsfly-campaign-messages")
+    expect(page.locator("#result_list tbody tr")).to_have_count(3)
+
+
+def test_cancel_asks_first_and_fits_a_phone(
+    new_page: Callable[..., Page],
+    admin_user: Any,
+    log_in: Callable[..., None],
+    live_server: LiveServer,
+    dummy_tasks: Any,
+) -> None:
+    page = new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, admin_user.username, "password")
+    campaign = upload(page, live_server, "Phone check")
+    page.click("#smsfly-send-now")
+    expect(page.locator("#smsfly-cancel")).to_be_visible()
+    # Nothing sticks out sideways at a phone's width.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("#smsfly-cancel")
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.RUNNING
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#smsfly-cancel")
+    expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "cancelled")
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.CANCELLED
