@@ -1,4 +1,5 @@
-"""What an operator can do to messages: refresh their status, send them again, delete them.
+"""What an operator can do to messages: refresh their status, send them again, opt their
+numbers out, delete them.
 
 Each list action is, like Django's own ``delete_selected``, a function of
 ``(model_admin, request, queryset)`` that names the permission it needs; the
@@ -29,7 +30,8 @@ from django.utils.translation import gettext_lazy as _
 from django_smsfly import services
 from django_smsfly.admin import pages
 from django_smsfly.admin.compose import report_send
-from django_smsfly.models import Message
+from django_smsfly.admin.optout_lists import add_numbers
+from django_smsfly.models import Message, OptOut
 from django_smsfly.privacy import display_recipient
 
 #: The most messages one action acts on at once. Each is a request to SMS-fly made
@@ -246,6 +248,37 @@ def _report_resends(
             n,
         ),
     )
+
+
+# -- opt out ------------------------------------------------------------------------------
+
+
+@admin.action(description=_("Opt out: no more messages to these numbers"), permissions=["opt_out"])
+def opt_out_recipients(
+    model_admin: ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Message]
+) -> None:
+    """Put the selected messages' numbers on the opt-out list (no request is made)."""
+    numbers = queryset.order_by().values_list("recipient", flat=True).distinct().iterator()
+    added, existing = add_numbers(
+        numbers,
+        source=OptOut.Source.MANUAL,
+        created_by=request.user,
+        note=gettext("From the message list"),
+    )
+    if added:
+        text = ngettext(
+            "%(count)d number was added to the opt-out list: it gets no more messages.",
+            "%(count)d numbers were added to the opt-out list: they get no more messages.",
+            added,
+        ) % {"count": added}
+        model_admin.message_user(request, text, messages.SUCCESS)
+    if existing:
+        text = ngettext(
+            "%(count)d number was already on the opt-out list.",
+            "%(count)d numbers were already on the opt-out list.",
+            existing,
+        ) % {"count": existing}
+        model_admin.message_user(request, text, messages.INFO)
 
 
 # -- delete -------------------------------------------------------------------------------

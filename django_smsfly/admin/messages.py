@@ -35,6 +35,7 @@ from django_smsfly.admin import compose, lookups, overview, pages, repair
 from django_smsfly.admin.actions import (
     IN_FLIGHT,
     delete_selected,
+    opt_out_recipients,
     refresh_one,
     refresh_statuses,
     resend_messages,
@@ -140,7 +141,7 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # facet counts.
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = (refresh_statuses, resend_messages, delete_selected)
+    actions = (refresh_statuses, resend_messages, opt_out_recipients, delete_selected)
     inlines = (ChannelStatusInline, StatusChangeInline)
     fieldsets = (
         (
@@ -194,6 +195,10 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_resend_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """May send a message again: the same *add* permission that sending needs."""
         return self.has_add_permission(request)
+
+    def has_opt_out_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """May put numbers on the opt-out list: the *add* permission of opt-outs."""
+        return bool(request.user.has_perm(f"{self.opts.app_label}.add_optout"))
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # A message on its way is a worker's to finish: deleting it would leave a send
