@@ -175,15 +175,19 @@ class Command(SmsFlyCommand):
         if options["enqueue"]:
             return self._enqueue(options)
         progress = Progress(self.stdout, enabled=self.verbosity >= 1, clock=self.clock)
-        last_line: str | None = None
+        # A batch's line is printed when the next batch arrives: the last one would only
+        # repeat the summary that follows the pass, in another format.
+        held: str | None = None
 
         def on_batch(running: services.SyncReport) -> None:
-            nonlocal last_line
-            last_line = _progress_line(running, progress.rate(running.checked))
+            nonlocal held
+            line = _progress_line(running, progress.rate(running.checked))
             if progress.enabled:
-                progress.update(last_line)
-            else:
-                self.say(last_line, level=2)
+                progress.update(line)
+                return
+            if held is not None:
+                self.say(held, level=2)
+            held = line
 
         if pks is None and not options["no_send"]:
             # Scheduled campaigns whose time has come, runners that died.
@@ -199,8 +203,8 @@ class Command(SmsFlyCommand):
                 progress=on_batch,
             )
         finally:
-            # Redraws are throttled: the last batch's counts may not be on screen yet.
-            progress.finish(last_line)
+            # The summary takes the in-place line's place.
+            progress.clear()
 
     def _summary(self, report: services.SyncReport, *, prefix: str = "") -> None:
         self.say(prefix + str(report))
