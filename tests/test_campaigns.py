@@ -121,7 +121,7 @@ def test_check_counts_every_kind_of_row_and_names_the_problems_by_line() -> None
         "parts": 1,
     }
     assert campaign.parts_total == 2
-    assert campaign.file.name.endswith(".csv")  # the upload is stored
+    assert str(campaign.file.name).endswith(".csv")  # the upload is stored
     assert not get_simulator().requests_for("SENDMESSAGE")
 
 

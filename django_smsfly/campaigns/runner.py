@@ -84,7 +84,8 @@ class _Cursor:
     run to stop when the campaign is no longer running (or no longer this runner's)."""
 
     campaign_pk: int
-    token: str
+    #: The runner's claim; ``None``: a command-line run beside the one holding it.
+    token: str | None
     on_row: Callable[[RowResult], None] | None = None
     last: float = field(default_factory=time.monotonic)
     rows_since: int = 0
@@ -105,6 +106,8 @@ class _Cursor:
         """Store ``rows_done`` and renew the lease while the campaign runs (one UPDATE)."""
         self.last, self.rows_since = time.monotonic(), 0
         now = timezone.now()
+        if self.token is None:
+            return self._look(rows_done, now)
         held = Campaign.objects.filter(pk=self.campaign_pk, claim_token=self.token)
         if held.filter(status=Campaign.Status.RUNNING).update(
             rows_done=rows_done, lease_until=lease_until(now), updated_at=now
@@ -114,6 +117,17 @@ class _Cursor:
         self.halted = status or "lost"
         if status is not None:
             held.update(rows_done=rows_done, updated_at=now)
+        return False
+
+    def _look(self, rows_done: int, now: dt.datetime) -> bool:
+        """Without the claim: store progress only ahead of the holder's, and stop when
+        the campaign stops running."""
+        mine = Campaign.objects.filter(pk=self.campaign_pk)
+        mine.filter(rows_done__lt=rows_done).update(rows_done=rows_done, updated_at=now)
+        status = mine.values_list("status", flat=True).first()
+        if status == Campaign.Status.RUNNING:
+            return True
+        self.halted = status or "lost"
         return False
 
 
@@ -132,19 +146,24 @@ def run(campaign_pk: int) -> None:
 
 def execute(
     campaign: Campaign,
-    token: str,
+    token: str | None,
     *,
     rate: float | None = None,
     limit: int | None = None,
     defer: bool = False,
     progress: Callable[[MailingReport], None] | None = None,
     on_row: Callable[[RowResult], None] | None = None,
+    interrupt_pauses: bool = False,
 ) -> MailingReport | None:
     """Go through the campaign's file with the claim ``token``; settle the campaign.
 
     The command line passes its own ``rate``, ``limit``, ``defer`` and callbacks; the
-    task runner none (the shared send rate). Returns the run's report, or ``None`` when
-    the file could not be read (the campaign is then stopped, with the error).
+    task runner none (the shared send rate). ``interrupt_pauses``: Ctrl-C pauses the
+    campaign (the command line's run is resumed by running it again), where a task
+    runner's stop only leaves it to the next runner. Returns the run's report, or
+    ``None`` when the file could not be read (the campaign is then stopped, with the
+    error). A run without the claim (``token`` ``None``: a second command line beside
+    the first) leaves settling the campaign to the run that holds it.
     """
     cursor = _Cursor(campaign.pk, token, on_row=on_row)
     try:
@@ -169,17 +188,25 @@ def execute(
     except (CampaignError, MailingError) as exc:
         _stop(campaign, token, str(exc))
         return None
-    except BaseException:
-        # Ctrl-C or a crash: what was done is kept; the lease runs out for the next one.
-        release(campaign.pk, token, rows_done=cursor_rows(cursor))
+    except KeyboardInterrupt:
+        if interrupt_pauses:
+            Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).update(
+                status=Campaign.Status.PAUSED, updated_at=timezone.now()
+            )
+        _release(campaign.pk, token)
         raise
-    settle(campaign, token, report, cursor, complete=limit is None)
+    except BaseException:
+        # A crash: what was done is kept; the lease runs out for the next runner.
+        _release(campaign.pk, token)
+        raise
+    if token is not None:
+        settle(campaign, token, report, cursor, complete=limit is None)
     return report
 
 
-def cursor_rows(cursor: _Cursor) -> int:
-    """Rows done as last stored (the run's own count is lost with an exception)."""
-    return Campaign.objects.filter(pk=cursor.campaign_pk).values_list("rows_done", flat=True)[0]
+def _release(campaign_pk: int, token: str | None) -> None:
+    if token is not None:
+        release(campaign_pk, token)
 
 
 def settle(
@@ -218,13 +245,13 @@ def finish_if_done(campaign_pk: int) -> bool:
         )
 
 
-def _stop(campaign: Campaign, token: str, error: str, **fields: Any) -> None:
+def _stop(campaign: Campaign, token: str | None, error: str, **fields: Any) -> None:
     now = timezone.now()
     logger.warning("Campaign %s stopped: %s", campaign.pk, error)
     Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).update(
-        status=Campaign.Status.STOPPED, error=error, finished_at=now
+        status=Campaign.Status.STOPPED, error=error, finished_at=now, updated_at=now, **fields
     )
-    release(campaign.pk, token, **fields)
+    _release(campaign.pk, token)
 
 
 @define_task

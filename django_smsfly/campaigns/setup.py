@@ -70,7 +70,7 @@ def content_for(campaign: Campaign) -> MailingContent:
                 sms_source=campaign.sms_source or None,
                 viber_source=campaign.viber_source or None,
                 ttl=ttl,
-                template=_row_template(template),
+                template=row_template(template),
             )
         names = [part.strip() for part in campaign.channels.split(",") if part.strip()]
         return MailingContent(
@@ -89,7 +89,9 @@ def content_for(campaign: Campaign) -> MailingContent:
         raise CampaignError(str(exc)) from exc
 
 
-def _row_template(template: MessageTemplate) -> RowTemplate:
+def row_template(template: MessageTemplate) -> RowTemplate:
+    """A template as a CSV run renders it: each row's columns are its values."""
+
     def render(values: Any) -> tuple[SmsContent | None, ViberContent | None]:
         rendered = templating.render(template, values)
         return rendered.sms, rendered.viber

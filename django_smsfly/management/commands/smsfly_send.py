@@ -16,7 +16,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
-from django_smsfly import mailing, services
+from django_smsfly import mailing, services, templating
+from django_smsfly.campaigns import CampaignError
+from django_smsfly.campaigns import cli as campaign_cli
 from django_smsfly.channels import Channel
 from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
 from django_smsfly.mailing import MailingContent, MailingReport, Outcome, RowResult
@@ -29,7 +31,7 @@ from django_smsfly.management.commands._common import (
     non_negative_float,
     positive_int,
 )
-from django_smsfly.models import Message
+from django_smsfly.models import Message, MessageTemplate
 from django_smsfly.segments import Segments, count_segments
 from django_smsfly.validation import SmsContent, ViberContent
 
@@ -131,6 +133,19 @@ class Command(SmsFlyCommand):
             help=_("The file's encoding (default utf-8, with or without a BOM)."),
         )
         run.add_argument("--delimiter", default=",", help=_("The field separator (default ',')."))
+        run.add_argument(
+            "--template",
+            metavar="NAME",
+            help=_(
+                "Render each row with this message template (its channels and texts; the "
+                "row's columns are its values) instead of --text and --viber-text."
+            ),
+        )
+        run.add_argument(
+            "--language",
+            metavar="CODE",
+            help=_("With --template: the template's variant for this language (uk, en)."),
+        )
         parser.add_argument(
             "--defer",
             action="store_true",
@@ -158,7 +173,7 @@ class Command(SmsFlyCommand):
                 self._run_csv(content, options)
             else:
                 self._send_one(content, options)
-        except mailing.MailingError as exc:
+        except (mailing.MailingError, CampaignError) as exc:
             raise CommandError(str(exc)) from None
 
     # -- one message ---------------------------------------------------------------------
@@ -266,19 +281,7 @@ class Command(SmsFlyCommand):
         """Run the file through :func:`~django_smsfly.mailing.run_csv`; tell how it went."""
         output = _CsvOutput(self)
         try:
-            report = mailing.run_csv(
-                options["csv"],
-                content,
-                campaign=options["campaign"] or "",
-                rate=options["rate"],
-                limit=options["limit"],
-                encoding=options["encoding"],
-                delimiter=options["delimiter"],
-                defer=options["defer"],
-                dry_run=options["dry_run"],
-                progress=output.progress,
-                on_row=output.row,
-            )
+            report = _run_file(content, options, output)
         except mailing.MailingInterrupted as exc:
             output.finish(exc.report)
             raise CommandError(
@@ -305,6 +308,61 @@ class Command(SmsFlyCommand):
             )
 
 
+def _run_file(
+    content: MailingContent, options: dict[str, Any], output: _CsvOutput
+) -> MailingReport:
+    """A dry run checks the file here; a real run is a campaign (origin ``cli``): the
+    same file and --campaign name find it again, and it runs through the campaigns'
+    runner in this process, so the admin shows it with its progress."""
+    template = _template(options)
+    if options["dry_run"]:
+        if template is not None:
+            content = campaign_cli.with_template(content, template)
+        return mailing.run_csv(
+            options["csv"],
+            content,
+            campaign=options["campaign"] or "",
+            rate=options["rate"],
+            limit=options["limit"],
+            encoding=options["encoding"],
+            delimiter=options["delimiter"],
+            dry_run=True,
+            progress=output.progress,
+            on_row=output.row,
+        )
+    campaign = campaign_cli.open_campaign(
+        options["csv"],
+        content,
+        key=options["campaign"] or "",
+        template=template,
+        language=options["language"] or "",
+        encoding=options["encoding"],
+        delimiter=options["delimiter"],
+    )
+    report = campaign_cli.run_campaign(
+        campaign,
+        rate=options["rate"],
+        limit=options["limit"],
+        defer=options["defer"],
+        progress=output.progress,
+        on_row=output.row,
+    )
+    if report is None:
+        campaign.refresh_from_db(fields=["error"])
+        raise CommandError(campaign.error)
+    return report
+
+
+def _template(options: dict[str, Any]) -> MessageTemplate | None:
+    """The --template asked for (its --language variant), or ``None``."""
+    if not options["template"]:
+        return None
+    try:
+        return templating.find(options["template"], options["language"] or None)
+    except templating.TemplateNotFound as exc:
+        raise CommandError(_("--template: %(error)s") % {"error": exc}) from None
+
+
 def _check_options(options: dict[str, Any]) -> None:
     """Refuse options that do not go together."""
     if bool(options["to"]) == bool(options["csv"]):
@@ -314,9 +372,13 @@ def _check_options(options: dict[str, Any]) -> None:
             _("--idempotency-key is for one message; a CSV run keys each row itself.")
         )
     if not options["csv"]:
-        for name in ("campaign", "limit"):
+        for name in ("campaign", "limit", "template"):
             if options[name] is not None:
                 raise CommandError(_("--%(option)s is only for --csv.") % {"option": name})
+    if options["template"] and (options["text"] is not None or options["viber_text"] is not None):
+        raise CommandError(_("Give either --template or --text/--viber-text, not both."))
+    if options["language"] and not options["template"]:
+        raise CommandError(_("--language is only for --template."))
 
 
 def _content(options: dict[str, Any]) -> MailingContent:
@@ -464,6 +526,7 @@ class _CsvOutput:
                 )
                 % {"count": report.elsewhere}
             )
+        self._campaign_lines(report)
         if report.deferred:
             say(_("Follow their progress with smsfly_sync or in the admin."))
             return
@@ -471,6 +534,40 @@ class _CsvOutput:
             say(_("Cost: %(cost)s") % {"cost": money(report.cost)})
         if report.queued:
             say(_("Queued messages are sent again by smsfly_sync when their time comes."))
+
+    def _campaign_lines(self, report: MailingReport) -> None:
+        """What a campaign's run adds: rows waiting for quiet hours to end, opted-out
+        numbers and duplicate rows (none of them sent now)."""
+        say = self.command.say
+        if report.scheduled:
+            say(
+                ngettext(
+                    "%(count)d row waits for the end of its quiet hours; smsfly_sync sends "
+                    "it then.",
+                    "%(count)d rows wait for the end of their quiet hours; smsfly_sync "
+                    "sends them then.",
+                    report.scheduled,
+                )
+                % {"count": report.scheduled}
+            )
+        if report.opted_out:
+            say(
+                ngettext(
+                    "%(count)d row not sent: the number is on the opt-out list.",
+                    "%(count)d rows not sent: their numbers are on the opt-out list.",
+                    report.opted_out,
+                )
+                % {"count": report.opted_out}
+            )
+        if report.duplicate:
+            say(
+                ngettext(
+                    "%(count)d row not sent: the number of an earlier row.",
+                    "%(count)d rows not sent: the numbers of earlier rows.",
+                    report.duplicate,
+                )
+                % {"count": report.duplicate}
+            )
 
     def _dry_run_summary(self, report: MailingReport) -> None:
         say = self.command.say
