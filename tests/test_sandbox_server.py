@@ -276,12 +276,27 @@ def test_the_wsgi_app_signals_a_dropped_connection() -> None:
         app(environ, lambda status, headers, exc_info=None: lambda data: None)
 
 
-def test_the_command_line_serves_until_interrupted() -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("stop_with", "sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["sigint", "sigint-while-inherited-ignored", "sigterm"],
+)
+def test_the_command_line_serves_until_interrupted(
+    stop_with: signal.Signals, sigint_ignored: bool
+) -> None:
+    """It stops on SIGINT even when started with SIGINT ignored, as under nohup or "&" in
+    a script (issue 13: the test failed whenever the run started that way), and on
+    SIGTERM."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     process = subprocess.Popen(
         [sys.executable, "-m", "django_smsfly.backends.sandbox_server", "--port", "0",
          "--speed", "5"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,  # noqa: PLW1509
     )  # fmt: skip
     try:
         assert process.stdout is not None
@@ -290,8 +305,9 @@ def test_the_command_line_serves_until_interrupted() -> None:
         assert url.startswith("http://127.0.0.1:")
         reply = requests.post(url, json=body("GETBALANCE"), timeout=5)
         assert reply.json()["data"]["balance"] == "1000.000"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_with)
         assert process.wait(timeout=10) == 0
+        assert process.stdout.read().strip().endswith("stopped")
     finally:
         if process.poll() is None:
             process.kill()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import signal
 import socket
 import socketserver
 import struct
@@ -397,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve the sandbox until interrupted (the ``python -m`` entry point)."""
     parser = argparse.ArgumentParser(
         prog="python -m django_smsfly.backends.sandbox_server",
-        description="Serve the SMS-fly sandbox over HTTP until Ctrl-C.",
+        description="Serve the SMS-fly sandbox over HTTP until Ctrl-C (SIGINT) or SIGTERM.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
@@ -423,10 +424,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write("Test numbers: " + ", ".join(f"{n} {o.value}" for o, n in TEST_NUMBERS.items()))
         out.write("\n")
         out.flush()
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            out.write("\nstopped\n")
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: object) -> None:
+            stop.set()
+
+        # Set explicitly: a process started with SIGINT ignored (nohup, "&" in a script,
+        # some CI runners) would otherwise never stop on it, and SIGTERM is what service
+        # managers send.
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not stop.wait(0.5):
+            pass
+        out.write("\nstopped\n")
     return 0
 
 
