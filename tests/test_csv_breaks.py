@@ -354,6 +354,34 @@ def test_no_progress_lines_in_a_short_run_but_the_last(
     assert out.splitlines()[0].startswith("line 2 · sent 1 · skipped 0 · errors 0 · 1/1 rows")
 
 
+class Terminal(io.StringIO):
+    """A captured stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_line_is_redrawn_in_place_a_few_times_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_smsfly.mailing import progress
+
+    rows = "".join(f"38050{i:07d},P{i}\n" for i in range(100, 160))
+    path = write(tmp_path / "list.csv", "recipient,name\n" + rows)
+    clock = FakeClock(0.01)
+    monkeypatch.setattr(progress, "monotonic", clock)
+    out = Terminal()
+    call_command(
+        "smsfly_send", "--csv", str(path), "--text", "Hi {name}", "--rate", "0",
+        stdout=out, stderr=io.StringIO(),
+    )  # fmt: skip
+    draws = out.getvalue().split("\r\x1b[K  ")[1:]
+    seconds = clock.now - 1000.0
+    assert 2 <= len(draws) <= seconds * 4 + 2  # not one per row: 60 rows, ~4 a second
+    assert draws[0].startswith("line 2 · sent 1 · skipped 0 · errors 0 · 1/60 rows (1%) · ")
+    assert draws[-1].startswith("line 61 · sent 60 · skipped 0 · errors 0 · 60/60 rows (100%)")
+
+
 def test_nothing_but_errors_at_verbosity_0(tmp_path: Path) -> None:
     path = write(tmp_path / "list.csv", "recipient,name\n380500000100,Olena\n")
     out, err = smsfly_send("--csv", str(path), "--text", "Hi {name}", "--rate", "0", "-v", "0")
