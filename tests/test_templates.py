@@ -103,7 +103,7 @@ def test_zero_and_false_are_values_not_blanks() -> None:
 
 
 def test_dates_and_numbers_use_the_template_filters() -> None:
-    when = dt.datetime(2025, 3, 1, 9, 30, tzinfo=dt.UTC)
+    when = dt.datetime(2025, 3, 1, 9, 30, tzinfo=dt.timezone.utc)
     text = "{{ when|date:'d.m.Y H:i' }} {{ amount|floatformat:2 }}"
     # Aware datetimes are shown in the site's time zone (Europe/Kyiv: UTC+2 in March).
     assert render_sms(text, when=when, amount=3) == "01.03.2025 11:30 3.00"

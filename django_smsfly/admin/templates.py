@@ -197,6 +197,18 @@ class MessageTemplateForm(forms.ModelForm):  # type: ignore[type-arg]
     channels = forms.ChoiceField(
         label=_("Channels"), choices=CHANNEL_CHOICES, initial="sms", widget=forms.RadioSelect
     )
+    image = forms.URLField(
+        label=_("Image URL"),
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text=_(
+            "An https:// address of the picture. SMS-fly fetches it; this site never does."
+        ),
+    )
+    button_url = forms.URLField(
+        label=_("Button URL"), required=False, max_length=500, assume_scheme="https"
+    )
     language = forms.ChoiceField(
         label=_("Language"),
         required=False,
