@@ -66,7 +66,11 @@ class Command(SmsFlyCommand):
         )
         content = parser.add_argument_group(_("content"))
         content.add_argument(
-            "--text", help=_("The SMS text; with --csv a template such as 'Hi {name}'.")
+            "--text",
+            help=_(
+                "The SMS text; with --csv a template such as 'Hi {name}' (a row with an "
+                "empty name is refused; 'Hi {name|friend}' puts in a default)."
+            ),
         )
         content.add_argument(
             "--viber-text", help=_("The Viber text; with --csv a template like --text.")
