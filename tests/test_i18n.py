@@ -257,7 +257,11 @@ def visible_text(html: bytes) -> str:
 
 
 def send_from_admin(browser: Client, **fields: str) -> Any:
+    url = reverse("admin:django_smsfly_message_add")
+    # The compose form's one-time token, as the page draws it.
+    token = browser.get(url).context["form"]["token"].value()
     data = {
+        "token": token,
         "recipient": "380500000003",
         "channels": "sms",
         "send_mode": "now",
