@@ -60,6 +60,28 @@ def split_addr(addr: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on the address runserver is to use."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Binding is the question runserver will ask; SO_REUSEADDR as runserver sets it,
+        # so a port left in TIME_WAIT by an earlier demo does not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+#: What the sandbox's test numbers do (any Ukrainian number with that ending).
+TEST_NUMBER_LINES = (
+    "Sandbox test numbers (any 380 number with that ending; every other is delivered):",
+    "  ...0001 undelivered   ...0002 Viber fails, SMS delivered   ...0003 expires",
+    "  ...0004 refused (INVRECIPIENT)   ...0005 stopped   ...0006 stop-listed (ERRPHONES)",
+)
+
+
 def _start(*args: str) -> subprocess.Popen[bytes]:
     # The children share this terminal (and its Ctrl+C) and write to it directly.
     return subprocess.Popen([sys.executable, str(MANAGE), *args], cwd=HERE)  # noqa: S603
@@ -89,8 +111,11 @@ def _stop(child: subprocess.Popen[bytes], grace: float) -> None:
         return
 
 
-def _banner(url: str, login: str, where: str, interval: float, site: str) -> str:
+def _banner(
+    url: str, login: str, where: str, interval: float, site: str, *, sandbox: bool = True
+) -> str:
     rule = "=" * 78
+    numbers = [f"  {line}" for line in TEST_NUMBER_LINES] if sandbox else []
     return "\n".join(
         [
             rule,
@@ -101,7 +126,9 @@ def _banner(url: str, login: str, where: str, interval: float, site: str) -> str
             f"  Two-factor login (turn it on in the two-factor settings): {site}/account/login/",
             "  Send one from Messages -> Send a message (or with manage.py smsfly_send):",
             f"  its status is checked every {interval:g} s by smsfly_sync --loop and reaches",
-            '  "delivered" within about half a minute. Stop the demo with Ctrl+C.',
+            '  "delivered" within about half a minute.',
+            *numbers,
+            "  Stop the demo with Ctrl+C.",
             rule,
         ]
     )
@@ -123,6 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     host, port = split_addr(args.addr)
+    if port_taken(host, port):
+        print(
+            f"Port {port} on {host} is taken: another program (an earlier demo?) listens "
+            "there.\nStop it, or run the demo on another address, e.g. "
+            f"`make demo DEMO_ADDR={host}:{port + 1}` (or `python run_demo.py {port + 1}`).",
+            file=sys.stderr,
+        )
+        return 2
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
     django.setup()
@@ -157,7 +192,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = _start("runserver", args.addr, "--noreload")
         children.append(server)
         if _listening(host, port, server):
-            print(_banner(url, bootstrap.describe(login), where, interval, site), flush=True)
+            banner = _banner(
+                url,
+                bootstrap.describe(login),
+                where,
+                interval,
+                site,
+                sandbox=smsfly_settings.uses_sandbox,
+            )
+            print(banner, flush=True)
         code = server.wait()
     except KeyboardInterrupt:
         grace = GRACE

@@ -293,6 +293,7 @@ def test_the_demo_runs_the_site_and_the_sync_and_stops_both(demo: Demo) -> None:
     assert f"{base}/admin/" in output
     assert "Log in as 'admin' with the password 'admin'." in output
     assert "Messages go to the sandbox" in output
+    assert "...0004 refused (INVRECIPIENT)" in output  # the sandbox's test numbers
 
     session = requests.Session()
     login = session.get(f"{base}/admin/login/", timeout=10)
@@ -314,6 +315,29 @@ def test_the_demo_runs_the_site_and_the_sync_and_stops_both(demo: Demo) -> None:
     # Nothing it started is left running.
     with pytest.raises(ProcessLookupError):
         os.killpg(demo.process.pid, 0)
+
+
+def test_the_demo_says_when_its_port_is_taken_instead_of_claiming_to_run(
+    project: Path,
+) -> None:
+    """Issue 13: with port 8000 taken the demo printed "is running" and then failed."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "run_demo.py", f"127.0.0.1:{port}"],
+            cwd=project,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"Port {port} on 127.0.0.1 is taken" in done.stderr
+    assert f"DEMO_ADDR=127.0.0.1:{port + 1}" in done.stderr
+    assert "is running" not in done.stdout
 
 
 @pytest.mark.parametrize(
