@@ -108,7 +108,7 @@ def test_without_a_key_the_demo_needs_nothing(project: Path) -> None:
         "SMS_SOURCE": "InfoCenter",
         "VIBER_SOURCE": "Promo",
         "BACKEND": SANDBOX,
-        "BACKEND_OPTIONS": {"speed": 0.5},
+        "BACKEND_OPTIONS": {"speed": 0.5, "state_file": str(project / "sandbox-account.json")},
     }
     assert settings["DATABASE"]["ENGINE"] == "django.db.backends.sqlite3"
     assert settings["DATABASE"]["NAME"] == str(project / "db.sqlite3")
@@ -220,6 +220,16 @@ def test_a_message_sent_by_the_site_is_delivered_by_the_sync_loop(project: Path)
         env=env,
     )
     assert status.strip().splitlines()[-1] == "delivered [('sms', 'delivered')]"
+
+
+def test_the_demos_processes_share_one_sandbox_account(project: Path) -> None:
+    """Issue 13: the admin showed 990.689 while smsfly_balance beside it said 1000.000."""
+    env = clean_env(SMSFLY_SANDBOX_SPEED="1000")
+    manage(project, "migrate", "--no-input", "-v", "0", env=env)
+    assert manage(project, "smsfly_balance", env=env) == "Balance: 1000.000\n"
+    manage(project, "smsfly_send", "--to", "050 123 4567", "--text", "Hi", env=env)
+    # Another process, another simulator: the same account.
+    assert manage(project, "smsfly_balance", env=env) == "Balance: 999.521\n"
 
 
 def free_port() -> int:

@@ -152,10 +152,14 @@ if SMSFLY_API_KEY:
         SMSFLY["API_URL"] = env.str("SMSFLY_API_URL")
 else:
     # The in-process simulator: no key, no network, nothing is spent. Each process has
-    # its own, but a status depends only on the message id and the time, so the status
-    # sync process answers for messages the site sent.
+    # its own; a status depends only on the message id and the time, and the account
+    # (balances, refunds) is shared through a file beside manage.py, so the site, the
+    # sync loop and smsfly_balance all see the same balance.
     SMSFLY["BACKEND"] = "django_smsfly.backends.sandbox.SandboxBackend"
-    SMSFLY["BACKEND_OPTIONS"] = {"speed": env.float("SMSFLY_SANDBOX_SPEED", default=0.5)}
+    SMSFLY["BACKEND_OPTIONS"] = {
+        "speed": env.float("SMSFLY_SANDBOX_SPEED", default=0.5),
+        "state_file": str(BASE_DIR / "sandbox-account.json"),
+    }
 
 # -- two-factor login (django-two-factor-auth) ------------------------------------------
 

@@ -28,6 +28,9 @@ Options (``SMSFLY["BACKEND_OPTIONS"]``, or keyword arguments of :class:`Simulato
     (Ukraine ``255`` and Poland ``260``; other countries have no route: ``INVROUTE``).
 ``test_numbers``
     Whether the built-in test numbers below apply (default ``True``).
+``state_file``
+    A path through which the processes of one site share the account (balances and
+    refunds still due); ``None`` (the default): each process has its own.
 
 Test numbers: any Ukrainian number (``380`` + 9 digits) ending in
 

@@ -4,6 +4,7 @@ normalized (see :mod:`django_smsfly.backends.sandbox` for what each one does).""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypedDict, cast
@@ -34,6 +35,7 @@ class SandboxOptions(TypedDict, total=False):
     sources: Mapping[str, Sequence[str]]
     prices: Mapping[str, Mapping[str, Mapping[str, Decimal | str | int | float]]]
     test_numbers: bool
+    state_file: str | os.PathLike[str] | None
 
 
 _DEFAULT_SOURCES: dict[str, tuple[str, ...]] = {
@@ -74,6 +76,7 @@ def default_options() -> dict[str, Any]:
             for channel, table in _DEFAULT_PRICES.items()
         },
         "test_numbers": True,
+        "state_file": None,
     }
 
 
@@ -134,6 +137,15 @@ def _prices(value: object, current: Mapping[str, Any]) -> dict[str, Any]:
     return prices
 
 
+def _state_file(value: object) -> str | None:
+    """``None``, or the path of the file the account is shared through, as a string."""
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        raise TypeError("state_file must be a path or None")
+    return os.fspath(value)
+
+
 def _channel_map(name: str, value: object) -> Mapping[str, Any]:
     if not isinstance(value, Mapping) or not set(value) <= set(CHANNELS):
         raise ValueError(f"{name} must map 'sms' and/or 'viber' to values")
@@ -154,6 +166,7 @@ _NORMALIZERS: dict[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "sources": _sources,
     "prices": _prices,
     "test_numbers": lambda value, _: bool(value),
+    "state_file": lambda value, _: _state_file(value),
 }
 
 #: The name of every option.

@@ -9,18 +9,20 @@ action itself (:func:`~django_smsfly.backends.sandbox.actions.answer`), the reco
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django_smsfly.backends.sandbox.actions import answer
 from django_smsfly.backends.sandbox.clock import Clock
 from django_smsfly.backends.sandbox.faults import Fault, FaultQueue, InjectedFault, TokenBucket
+from django_smsfly.backends.sandbox.ledger import Ledger
 from django_smsfly.backends.sandbox.options import SandboxOptions, decimal_option
 from django_smsfly.backends.sandbox.outcomes import Outcome
 from django_smsfly.backends.sandbox.plan import MessagePlan
@@ -57,6 +59,7 @@ class Simulator:
         **options: Unpack[SandboxOptions],
     ) -> None:
         self._lock = threading.RLock()
+        self._ledger: Ledger | None = None
         self._clock = Clock(clock)
         self._state = SandboxState()
         self._faults = FaultQueue()
@@ -87,26 +90,45 @@ class Simulator:
     @property
     def balance(self) -> Decimal:
         """The SMS balance (what GETBALANCE reports)."""
-        with self._lock:
+        with self._account():
             self._state.settle_refunds(self.now())
             return self._state.balance
 
     @balance.setter
     def balance(self, value: Decimal | str | int | float) -> None:
-        with self._lock:
+        with self._account():
             self._state.balance = decimal_option("balance", value)
 
     @property
     def viber_balance(self) -> Decimal:
         """The Viber balance."""
-        with self._lock:
+        with self._account():
             self._state.settle_refunds(self.now())
             return self._state.viber_balance
 
     @viber_balance.setter
     def viber_balance(self, value: Decimal | str | int | float) -> None:
-        with self._lock:
+        with self._account():
             self._state.viber_balance = decimal_option("viber_balance", value)
+
+    @contextlib.contextmanager
+    def _account(self) -> Iterator[None]:
+        """Hold the lock, with the account as the ``state_file`` has it (if one is set):
+        read before, written back after, under the file's lock."""
+        with self._lock:
+            path = self._state.options["state_file"]
+            if path is None:
+                yield
+                return
+            if self._ledger is None or str(self._ledger.path) != path:
+                self._ledger = Ledger(path)
+            ledger = self._ledger
+            with ledger.locked():
+                self._state.restore_account(ledger.read())
+                try:
+                    yield
+                finally:
+                    ledger.write(self._state.account())
 
     @property
     def speed(self) -> float:
@@ -119,8 +141,9 @@ class Simulator:
         return float(self._state.options["latency"])
 
     def reset(self) -> None:
-        """Back to the configured state: balances, no rules, faults or records, real time."""
-        with self._lock:
+        """Back to the configured state: balances, no rules, faults or records, real time
+        (a ``state_file``'s account too)."""
+        with self._account():
             self._state.reset()
             self._faults.clear()
             self._clock.unfreeze()
@@ -248,7 +271,7 @@ class Simulator:
         """Answer one request body (a dict, or the raw JSON) as SMS-fly would, with no
         faults or latency: ``(http_status, reply)``."""
         payload, text = decode_body(body)
-        with self._lock:
+        with self._account():
             return self._process(payload, text, None)
 
     def respond(self, body: Mapping[str, Any] | bytes | str | None) -> SimulatedReply:
@@ -259,7 +282,7 @@ class Simulator:
         latency = self.latency
         if latency:
             time.sleep(latency)  # outside the lock: requests overlap like on a network
-        with self._lock:
+        with self._account():
             wait = self._bucket.take()
             if wait is not None:
                 limited = refusal(Fault.RATE_LIMITED, action, retry_after=wait)

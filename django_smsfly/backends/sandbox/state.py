@@ -149,6 +149,30 @@ class SandboxState:
         """A number this simulator has not yet made a message id with."""
         return next(self._unique)
 
+    def account(self) -> dict[str, Any]:
+        """The balances and the refunds still due, for a :class:`~.ledger.Ledger`."""
+        return {
+            "configured": {
+                "balance": self.options["balance"],
+                "viber_balance": self.options["viber_balance"],
+            },
+            "balance": self.balance,
+            "viber_balance": self.viber_balance,
+            "refunds": [(at, channel, amount) for at, _, channel, amount in sorted(self._refunds)],
+        }
+
+    def restore_account(self, account: dict[str, Any] | None) -> None:
+        """Take over the balances and refunds another process left, unless the configured
+        balances changed since (then they start afresh, as :meth:`configure` does)."""
+        configured = self.account()["configured"]
+        if account is None or account["configured"] != configured:
+            return
+        self.balance = account["balance"]
+        self.viber_balance = account["viber_balance"]
+        self._refunds = []
+        for at, channel, amount in account["refunds"]:
+            self.refund_at(at, channel, amount)
+
     def refund_at(self, moment: dt.datetime, channel: str, amount: Decimal) -> None:
         """Credit ``amount`` back to ``channel``'s balance once the clock reaches ``moment``."""
         heapq.heappush(self._refunds, (moment, next(self._refund_seq), channel, amount))
