@@ -126,10 +126,10 @@ class OptOutAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """The number, masked in the list when ``SMSFLY["MASK_RECIPIENTS"]`` is on."""
         return display_recipient(obj.recipient)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ["recipient", "note"]
-        return ["recipient", "source", "note", "created_at", "created_by"]
+            return ("recipient", "note")
+        return ("recipient", "source", "note", "created_at", "created_by")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Once on the list a number is a fact: only its note may change.
