@@ -6,10 +6,11 @@ From this directory (``make demo`` runs it for you)::
 
 It migrates the database, creates the ``admin`` user (see ``bootstrap.py``), starts
 ``manage.py smsfly_sync --loop`` as a child process, so sent messages move on to
-"delivered" by themselves, and ``manage.py runserver ADDR`` (default
+"delivered" by themselves, ``manage.py db_worker`` (django-tasks-db's worker), which
+runs background sends and campaigns, and ``manage.py runserver ADDR`` (default
 ``127.0.0.1:8000``). Once the site answers it prints where and how to log in, and
 where to try a one-time code (``/verify/``) and two-factor login (``/account/login/``).
-Ctrl+C (or SIGTERM) stops both; the server stopping on its own stops the sync too.
+Ctrl+C (or SIGTERM) stops them all; the server stopping on its own stops the others too.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ def _banner(
             "  Send one from Messages -> Send a message (or with manage.py smsfly_send):",
             f"  its status is checked every {interval:g} s by smsfly_sync --loop and reaches",
             '  "delivered" within about half a minute.',
+            "  Running: the site (runserver), the status sync (smsfly_sync --loop) and a",
+            "  task worker (db_worker) for background sends and campaigns.",
             *numbers,
             "  Stop the demo with Ctrl+C.",
             rule,
@@ -189,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     grace = 0.0
     try:
         children.append(_start("smsfly_sync", "--loop", "--interval", f"{interval:g}"))
+        # The task worker: "Send in the background", smsfly_send --defer and campaigns
+        # run here, as they would on a production worker.
+        children.append(_start("db_worker", "--interval", "0.5", "--no-startup-delay"))
         server = _start("runserver", args.addr, "--noreload")
         children.append(server)
         if _listening(host, port, server):

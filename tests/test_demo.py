@@ -243,6 +243,7 @@ class Demo:
     """``run_demo.py`` in a subprocess, its output read line by line in a thread."""
 
     def __init__(self, project: Path) -> None:
+        self.project = project
         self.port = free_port()
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, "run_demo.py", f"127.0.0.1:{self.port}", "--interval", "0.5"],
@@ -316,6 +317,29 @@ def test_the_demo_runs_the_site_and_the_sync_and_stops_both(demo: Demo) -> None:
     )
     assert page.url == f"{base}/admin/"
     assert 'action="/admin/logout/"' in page.text
+
+    # Background sending is done by the demo's worker, not inline (issue 13).
+    assert "task worker (db_worker)" in output
+    queued = manage(
+        demo.project,
+        "shell",
+        "-c",
+        "from django_smsfly import send_sms; print(send_sms('050 123 4567', 'Hi', defer=True).pk)",
+        env=clean_env(),
+    )
+    pk = int(queued.strip().splitlines()[-1])
+    state = ""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and state != "accepted":
+        time.sleep(0.5)
+        state = manage(
+            demo.project,
+            "shell",
+            "-c",
+            f"from django_smsfly.models import Message; print(Message.objects.get(pk={pk}).state)",
+            env=clean_env(),
+        ).splitlines()[-1]
+    assert state == "accepted"
 
     demo.process.send_signal(signal.SIGTERM)
     assert demo.process.wait(30) == 0

@@ -71,6 +71,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "two_factor",
     "two_factor.plugins.phonenumber",
+    # The demo's task worker keeps its queue in the site's database (run_demo.py starts
+    # `manage.py db_worker` beside the site): background sends and campaigns run there.
+    "django_tasks_db",
     "django_smsfly",
 ]
 
@@ -160,6 +163,13 @@ else:
         "speed": env.float("SMSFLY_SANDBOX_SPEED", default=0.5),
         "state_file": str(BASE_DIR / "sandbox-account.json"),
     }
+
+# Background work (send_*(..., defer=True), campaigns) goes to a real worker.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Uploaded campaign files are kept here.
+MEDIA_ROOT = BASE_DIR / "media"
+MEDIA_URL = "media/"
 
 # -- two-factor login (django-two-factor-auth) ------------------------------------------
 
