@@ -42,6 +42,7 @@ from django_smsfly.admin.actions import (
     resend_one,
 )
 from django_smsfly.admin.changelist import ChannelsFilter, MessageChangeList, MessagePaginator
+from django_smsfly.admin.display import money
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import ChannelChoices, ChannelStatus, Message, StatusChange
@@ -93,7 +94,7 @@ class ChannelStatusInline(ReadOnlyInline):
     """The message's channels, in fallback order."""
 
     model = ChannelStatus
-    fields = ("channel", "status_badge", "raw_status", "status_date", "cost", "label")
+    fields = ("channel", "status_badge", "raw_status", "status_date", "cost_display", "label")
     readonly_fields = fields
     ordering = ("position",)
 
@@ -101,6 +102,11 @@ class ChannelStatusInline(ReadOnlyInline):
     def status_badge(self, obj: ChannelStatus) -> str:
         """The channel's status as a coloured badge."""
         return _badge(obj.delivery_status, obj.get_status_display())
+
+    @admin.display(description=_("cost"))
+    def cost_display(self, obj: ChannelStatus) -> str:
+        """The channel's price, as the admin writes money (a refunded one is not charged)."""
+        return money(obj.cost)
 
 
 class StatusChangeInline(ReadOnlyInline):
@@ -124,7 +130,7 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "channels_display",
         "status_badge",
         "state",
-        "cost",
+        "cost_display",
         "created_at",
         "created_by",
     )
@@ -158,7 +164,7 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
             },
         ),
-        (_("SMS-fly"), {"fields": ("message_id", "cost", "attempts", "sent_at")}),
+        (_("SMS-fly"), {"fields": ("message_id", "cost_display", "attempts", "sent_at")}),
         (_("Error"), {"fields": ("error_code", "error_text")}),
         (_("Content"), {"fields": ("content_display", "metadata_display", "idempotency_key")}),
         (
@@ -249,6 +255,11 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def channels_display(self, obj: Message) -> str:
         """The channels in fallback order: ``Viber → SMS``."""
         return " → ".join(str(ChannelChoices(c.value).label) for c in obj.channel_list)
+
+    @admin.display(description=_("cost"), ordering="cost")
+    def cost_display(self, obj: Message) -> str:
+        """What SMS-fly charged, as the admin writes money (``0.750``)."""
+        return money(obj.cost)
 
     # -- the record -------------------------------------------------------------------
 
