@@ -5,7 +5,8 @@ Here neither reads the whole table: :class:`MessagePaginator` counts up to a lim
 on PostgreSQL, takes the planner's estimate), and :class:`MessageChangeList` finds the
 years, months and days that have messages with ``EXISTS`` probes instead of grouping
 every row. :class:`ChannelsFilter` filters the list by channels as the compose form
-offers them.
+offers them. :class:`FoldedContains` makes the search of a message's text ignore case
+in every alphabet on SQLite too.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, QuerySet
+from django.db.models.fields.json import KeyTransformIContains
+from django.db.models.sql.compiler import SQLCompiler
 from django.http import HttpRequest
 from django.utils import formats, timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from django_smsfly.models import Message
 
 # -- counting -----------------------------------------------------------------------------
 
@@ -244,3 +250,60 @@ class ChannelsFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         return queryset.filter(channels=value) if value else queryset
+
+
+# -- searching the text -------------------------------------------------------------------
+
+#: The name of :class:`FoldedContains` in a query or a search field
+#: (``content__sms__text__smsfly_icontains``).
+SEARCH_LOOKUP = "smsfly_icontains"
+#: The SQL function :class:`FoldedContains` registers on SQLite connections.
+CASEFOLD_FUNCTION = "smsfly_casefold"
+
+
+def _casefold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
+
+
+class FoldedContains(KeyTransformIContains):
+    """``content__sms__text__smsfly_icontains``: a case-insensitive "contains" on a JSON
+    key that ignores case in every alphabet, Cyrillic included, on every database.
+
+    On PostgreSQL (and other databases) it is Django's own ``icontains``, whose
+    ``UPPER()`` follows the database's locale. SQLite's ``LIKE`` ignores the case of
+    ASCII letters only (``Ваше`` would not find ``ваше``), so there both sides are
+    folded first with Python's :meth:`str.casefold`, registered on the connection as
+    the deterministic SQL function :data:`CASEFOLD_FUNCTION`. (A folded copy of the
+    text in a column would let an index serve the search; a substring search scans the
+    rows either way, so the function costs no index.)
+    """
+
+    # Django's operators and patterns are found by this name; the lookup is registered
+    # as SEARCH_LOOKUP.
+    lookup_name = "icontains"
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, list[Any]]:
+        """``smsfly_casefold(text) LIKE <folded pattern>``, the function registered."""
+        register_casefold(connection)
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        rhs_sql, rhs_params = self.process_rhs(compiler, connection)
+        # The pattern is a parameter: fold it here (its %, _ and \ escapes are unchanged).
+        folded = [_casefold(value) for value in rhs_params]
+        condition = self.get_rhs_op(connection, rhs_sql)
+        return f"{CASEFOLD_FUNCTION}({lhs_sql}) {condition}", [*lhs_params, *folded]
+
+
+def register_casefold(connection: BaseDatabaseWrapper) -> None:
+    """Make :data:`CASEFOLD_FUNCTION` available on ``connection`` (SQLite), now.
+
+    Done as the query is compiled, on the connection that will run it (opened here if
+    it is not yet), so no connection can miss it; registering again only replaces it.
+    """
+    connection.ensure_connection()
+    connection.connection.create_function(CASEFOLD_FUNCTION, 1, _casefold, deterministic=True)
+
+
+# Only the message's content field knows the lookup: nothing else in the project changes.
+Message._meta.get_field("content").register_lookup(FoldedContains, lookup_name=SEARCH_LOOKUP)

@@ -135,7 +135,13 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "created_by",
     )
     list_filter = ("status", ChannelsFilter, "state", "created_at")
-    search_fields = ("recipient", "=message_id", "content__sms__text", "content__viber__text")
+    # The text lookups ignore case in every alphabet on SQLite too (changelist.FoldedContains).
+    search_fields = (
+        "recipient",
+        "=message_id",
+        "content__sms__text__smsfly_icontains",
+        "content__viber__text__smsfly_icontains",
+    )
     search_help_text = _(
         "Finds a recipient however the number is written, an SMS-fly message id, or words "
         "of the text."
