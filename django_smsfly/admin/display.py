@@ -24,8 +24,6 @@ from django.utils.translation import get_language_info
 
 #: Decimals of every amount the admin shows (SMS-fly's prices have three).
 MONEY_PLACES = 3
-#: The middleware that reads a chosen language back (the switch needs it).
-LOCALE_MIDDLEWARE = "django.middleware.locale.LocaleMiddleware"
 #: What an amount that is not known reads as.
 MISSING = "—"
 
@@ -73,16 +71,12 @@ class LanguageSwitch:
 def language_switch(request: HttpRequest | None) -> LanguageSwitch | None:
     """The language switch of an admin page, or ``None`` when there is none to show.
 
-    It is shown when the site has more than one language in ``LANGUAGES``, Django's
-    ``set_language`` view is installed (``path("i18n/", include("django.conf.urls.i18n"))``)
-    and ``LocaleMiddleware`` is on, since without it the language chosen would not be
-    read back from the cookie that view sets.
+    It is shown when the site has more than one language in ``LANGUAGES`` and Django's
+    ``set_language`` view is installed (``path("i18n/", include("django.conf.urls.i18n"))``).
+    The site needs ``LocaleMiddleware`` too, to read the chosen language back from the
+    cookie that view sets.
     """
-    if (
-        request is None
-        or len(settings.LANGUAGES) < 2
-        or LOCALE_MIDDLEWARE not in settings.MIDDLEWARE
-    ):
+    if request is None or len(settings.LANGUAGES) < 2:
         return None
     try:
         action = reverse("set_language")
