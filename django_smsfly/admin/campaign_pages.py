@@ -117,6 +117,7 @@ def report_context(campaign: Campaign) -> dict[str, Any]:
         "problems_more": int(report.get("problems_more") or 0),
         "no_price": sum(1 for problem in problems if problem.get("kind") == "no_price"),
         "preview": preview,
+        "cost_estimate": money(campaign.cost_estimate),
     }
 
 
@@ -135,6 +136,11 @@ def money(value: Decimal | None) -> str:
     exact = Decimal(value).quantize(Decimal("0.0001")).normalize()
     places = max(2, -int(exact.as_tuple().exponent))
     return formats.number_format(exact, decimal_pos=places, force_grouping=True)
+
+
+def _rate(per_second: float) -> str:
+    # A slow campaign (a few a minute) still shows a figure, not 0.0.
+    return formats.number_format(per_second, 1 if per_second >= 10 else 2)
 
 
 def _moment(value: dt.datetime | None) -> str:
@@ -197,7 +203,7 @@ def progress_display(progress: Any) -> dict[str, str]:
         "status": str(Campaign.Status(progress.status).label),
         "percent": f"{_number(progress.percent)} %",
         "spend": money(progress.spend),
-        "rate": gettext("%(rate)s per second") % {"rate": formats.number_format(progress.rate, 1)},
+        "rate": gettext("%(rate)s per second") % {"rate": _rate(progress.rate)},
         "eta": duration(progress.eta_seconds)
         if progress.status == Campaign.Status.RUNNING
         else "—",

@@ -95,7 +95,12 @@ def upload(page: Page, live_server: LiveServer, name: str, text: str = MIXED_CSV
 
 
 def test_upload_report_and_schedule(
-    operator_page: Page, live_server: LiveServer, dummy_tasks: None, sandbox: Simulator
+    operator_page: Page,
+    language: str,
+    live_server: LiveServer,
+    dummy_tasks: None,
+    sandbox: Simulator,
+    screenshot: Callable[..., object],
 ) -> None:
     page = operator_page
     OptOut.objects.create(recipient="380501234568")
@@ -113,6 +118,8 @@ def test_upload_report_and_schedule(
         expect(row.locator("td").first).to_have_text(str(line))
     expect(page.locator("#smsfly-preview")).to_contain_text("Hello, Anna!")
     expect(page.locator("#smsfly-preview")).to_contain_text("Hello, Dana!")
+    if language == "en":
+        screenshot(page, "campaign-report", full_page=True)
 
     # Send at a time a minute or two ahead, in the admin's time zone (Europe/Kyiv).
     at = timezone.localtime() + dt.timedelta(minutes=2)
@@ -135,6 +142,7 @@ def test_start_once_pause_resume_and_live_progress(
     live_server: LiveServer,
     dummy_tasks: None,
     sandbox: Simulator,
+    screenshot: Callable[..., object],
 ) -> None:
     page = operator_page
     OptOut.objects.create(recipient="380501234568")
@@ -189,6 +197,8 @@ def test_start_once_pause_resume_and_live_progress(
     decimal = "," if language == "uk" else "."
     assert re.fullmatch(rf"\d+\{decimal}\d+", spend), spend
     expect(page.locator("[data-smsfly-field=via_sms]")).to_have_text(re.compile(r"^\d+$"))
+    if language == "en":
+        screenshot(page, "campaign-progress", full_page=True)
 
     # The results file, and the campaign's messages.
     export = page.locator("#smsfly-export").get_attribute("href") or ""
@@ -212,9 +222,13 @@ def test_cancel_asks_first_and_fits_a_phone(
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, admin_user.username, "password")
     campaign = upload(page, live_server, "Phone check")
+    # Nothing sticks out sideways at a phone's width: not the report's tables either.
+    page.wait_for_load_state("load")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.click("#smsfly-send-now")
     expect(page.locator("#smsfly-cancel")).to_be_visible()
     # Nothing sticks out sideways at a phone's width.
+    page.wait_for_load_state("load")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
     page.once("dialog", lambda dialog: dialog.dismiss())
