@@ -16,6 +16,8 @@
 #   make docs       build the Sphinx docs with warnings as errors
 #   make bench      run the benchmarks (make bench-quick for a short run)
 #   make bench-send the send benchmark alone: PostgreSQL, SQLite, SQLite WAL side by side
+#   make bench-campaign  the campaign benchmark: a 100,000-row upload, sends at the shared
+#                   rate and at a high rate, one SENDMESSAGE per valid row (a few minutes)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -142,3 +144,10 @@ bench-peer: $(VENV)/.installed
 
 bench-bulk: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.bulk
+
+# SQLite by default; BENCH_CAMPAIGN_ARGS="--database-url postgres://..." for PostgreSQL
+# (see benchmarks/bench_campaign.py for the options).
+.PHONY: bench-campaign
+BENCH_CAMPAIGN_ARGS ?=
+bench-campaign: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.bench_campaign $(BENCH_CAMPAIGN_ARGS)
