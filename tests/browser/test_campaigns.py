@@ -79,7 +79,14 @@ def operator_page(
     return page
 
 
-def upload(page: Page, live_server: LiveServer, name: str, text: str = MIXED_CSV) -> Campaign:
+def upload(
+    page: Page,
+    live_server: LiveServer,
+    name: str,
+    text: str = MIXED_CSV,
+    *,
+    before_submit: Callable[[Page], object] = lambda page: None,
+) -> Campaign:
     """Fill the new-campaign form and submit it; the check report follows."""
     page.goto(f"{live_server.url}/admin/django_smsfly/campaign/add/")
     page.fill("#id_name", name)
@@ -87,6 +94,7 @@ def upload(page: Page, live_server: LiveServer, name: str, text: str = MIXED_CSV
     page.set_input_files("#id_file", files=csv_file)
     page.check("input[name=channels][value=sms]")
     page.fill("#id_sms_text", "Hello, {name}!")
+    before_submit(page)
     page.click("#smsfly-campaign-check")
     expect(page).to_have_url(CAMPAIGN_PAGE)
     match = CAMPAIGN_PAGE.search(page.url)
@@ -104,7 +112,14 @@ def test_upload_report_and_schedule(
 ) -> None:
     page = operator_page
     OptOut.objects.create(recipient="380501234568")
-    campaign = upload(page, live_server, "Spring sale")
+    campaign = upload(
+        page,
+        live_server,
+        "Spring sale",
+        before_submit=lambda page: (
+            language == "en" and screenshot(page, "campaign-new", full_page=True)
+        ),
+    )
 
     # The report: the counts, and each problem at its line.
     expect(page.locator("#smsfly-rows-total")).to_have_text("5")
