@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import formats, timezone, translation
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 from pytest_django.live_server_helper import LiveServer
 
 from django_smsfly.admin.display import money
@@ -18,7 +18,7 @@ from django_smsfly.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def messages(days_ago: int, *rows: tuple[str, str, str, str]) -> None:
