@@ -292,6 +292,7 @@ def upload_leg(workdir: Path, rows: int, trace: bool) -> dict[str, Any]:
         "max_rss_before_mib": rss_before,
         "max_rss_after_mib": rss_after,
         "max_rss_growth_mib": rss_after - rss_before,
+        "load_average": os.getloadavg()[0],
         "counts": {
             "valid": campaign.rows_valid,
             "invalid": campaign.rows_invalid,
@@ -365,6 +366,10 @@ def send_leg(workdir: Path, rows: int, rate: float, base: int) -> dict[str, Any]
         "throughput_vs_rate": throughput / rate if rate else None,
         "sending_phase_per_s": (len(at) - 1) / phase if phase else None,
         "cpu_share": cpu / seconds,
+        # The process's own CPU per send: what one free core would sustain at most.
+        "cpu_ms_per_send": 1000 * cpu / len(sends),
+        "per_free_core_per_s": len(sends) / cpu if cpu else None,
+        "load_average": os.getloadavg()[0],
         "limiter_wait_share": waited[0] / seconds,
         # Below 0.9 x the rate the limiter hardly waited: the app on this machine (its
         # CPU, the database's commits, other processes on the cores) set the pace.
@@ -465,17 +470,21 @@ def table(results: dict[str, Any]) -> str:
         )
     lines.append(
         f"        max RSS {up['max_rss_before_mib']:.0f} -> {up['max_rss_after_mib']:.0f} MiB "
-        f"(+{up['max_rss_growth_mib']:.1f} MiB)"
+        f"(+{up['max_rss_growth_mib']:.1f} MiB); load average {up['load_average']:.1f}"
     )
     lines.append("")
-    lines.append("send    rate/s   sent   seconds   sent/s   x rate   CPU  limiter  bound")
+    lines.append(
+        "send    rate/s   sent   seconds   sent/s   x rate   CPU  limiter  bound"
+        "     CPU ms/send  load"
+    )
     for key in ("send", "send_high"):
         if key in results:
             leg = results[key]
             lines.append(
                 f"        {leg['rate']:>6g} {leg['sendmessage']:>6} {leg['seconds']:>9.1f} "
                 f"{leg['throughput_per_s']:>8.1f} {leg['throughput_vs_rate']:>8.3f} "
-                f"{leg['cpu_share']:>5.0%} {leg['limiter_wait_share']:>8.0%}  {leg['bound']}"
+                f"{leg['cpu_share']:>5.0%} {leg['limiter_wait_share']:>8.0%}  "
+                f"{leg['bound']:<8} {leg['cpu_ms_per_send']:>10.2f} {leg['load_average']:>5.1f}"
             )
     lines.append("")
     lines.append("exactly one SENDMESSAGE per valid row, none to an opted-out or invalid row: yes")
