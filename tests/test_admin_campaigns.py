@@ -27,10 +27,10 @@ from django.db.models import Sum
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from django_smsfly import campaigns, sync_statuses, taskcompat
-from django_smsfly.admin.campaign_pages import csv_lines, safe_cell
+from django_smsfly.admin.campaign_pages import csv_lines, duration, money, safe_cell
 from django_smsfly.backends.sandbox import Simulator, get_simulator
 from django_smsfly.models import Campaign, Message, OptOut
 
@@ -506,3 +506,23 @@ def test_the_list_keeps_a_constant_query_count(operator: Client) -> None:
     response = operator.get(url(LIST))
     assert len(response.context["cl"].result_list) == 30
     assert queries_of(operator, url(LIST)) == with_three
+
+
+# -- how figures read --------------------------------------------------------------------
+
+
+def test_amounts_read_as_prices_in_the_operators_language() -> None:
+    assert money(Decimal("1.43700000000000")) == "1.437"  # a sum on SQLite
+    assert money(Decimal("2")) == "2.00"
+    assert money(Decimal("0.4795")) == "0.4795"
+    assert money(Decimal("1234.5")) == "1,234.50"
+    assert money(None) == "—"
+    with translation.override("uk"):
+        assert money(Decimal("1234.5")) == "1\xa0234,50"
+
+
+def test_the_time_left_reads_in_hours_minutes_or_seconds() -> None:
+    assert duration(3725) == "1 h 2 min"
+    assert duration(250) == "4 min 10 s"
+    assert duration(12) == "12 s"
+    assert duration(None) == "—"

@@ -115,8 +115,19 @@ def report_context(campaign: Campaign) -> dict[str, Any]:
     return {
         "problems": problems,
         "problems_more": int(report.get("problems_more") or 0),
-        "no_price": sum(1 for problem in problems if problem.get("kind") == "no_price"),
+        "no_price": _number(sum(1 for problem in problems if problem.get("kind") == "no_price")),
         "preview": preview,
+        "counts": {
+            name: _number(getattr(campaign, name))
+            for name in (
+                "rows_total",
+                "rows_valid",
+                "rows_invalid",
+                "rows_opted_out",
+                "rows_duplicate",
+                "parts_total",
+            )
+        },
         "cost_estimate": money(campaign.cost_estimate),
     }
 
