@@ -556,7 +556,7 @@ def test_the_admin_pages_speak_ukrainian(
     for label in ("Повідомлення", "Доставлено", "Не вдалося", "В очікуванні"):
         expect(summary.locator("dt", has_text=label)).to_have_count(1)
     expect(summary.locator("dt", has_text="Частка доставлених")).to_have_count(1)
-    legend = page.locator("svg.smsfly-chart > text")
+    legend = page.locator("#smsfly-chart .smsfly-chart-legend li")
     for label in ("доставлено", "не вдалося", "в очікуванні"):
         expect(legend.filter(has_text=label)).to_have_count(1)
     expect(page.locator("#smsfly-overview-table caption")).to_have_text("Повідомлення за днями")
