@@ -20,8 +20,11 @@ from django.conf import settings
 if not settings.configured:
     settings.configure(
         INSTALLED_APPS=[
+            "django.contrib.admin",
             "django.contrib.auth",
             "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
             "django_smsfly",
         ],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
