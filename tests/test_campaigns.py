@@ -192,7 +192,7 @@ def test_a_template_campaign_sends_one_exact_request_per_valid_row() -> None:
 def test_pause_stops_after_the_row_in_hand_and_resume_sends_the_rest_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(runner, "TICK_ROWS", 1)  # look at the status after every row
+    # The status is read after every row by default, however fast the rows go.
     campaign = make(*people(8))
     seen: list[int] = []
     real_row = runner._Cursor.row
@@ -217,6 +217,28 @@ def test_pause_stops_after_the_row_in_hand_and_resume_sends_the_rest_once(
     assert Message.objects.filter(campaign=campaign).count() == 8
 
 
+def test_a_cancel_during_the_run_sends_nothing_after_the_row_in_hand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    campaign = make(*people(8))
+    real_row = runner._Cursor.row
+    handled: list[int] = []
+
+    def cancel_after_two(self: runner._Cursor, result: RowResult) -> None:
+        real_row(self, result)
+        handled.append(result.line)
+        if len(handled) == 2:
+            campaigns.cancel(Campaign.objects.get(pk=campaign.pk))
+
+    monkeypatch.setattr(runner._Cursor, "row", cancel_after_two)
+    start(campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == Status.CANCELLED
+    assert len(sent_to()) == 2
+    assert campaign.messages.count() == 2  # the other rows were never written
+    assert campaign.claim_token == ""
+
+
 def test_cancel_leaves_the_rest_unsent_and_queued_messages_cancelled(settings: Any) -> None:
     settings.SMSFLY = {**settings.SMSFLY, "QUIET_HOURS": _quiet_now()}
     campaign = make(*people(4))
@@ -233,11 +255,9 @@ def test_cancel_leaves_the_rest_unsent_and_queued_messages_cancelled(settings: A
 
 def _quiet_now() -> dict[str, dt.time]:
     """A quiet window (Kyiv time) that holds now and ends in about two hours."""
-    now = timezone.now().astimezone(dt.timezone(dt.timedelta(hours=2)))
     kyiv = timezone.localtime(timezone.now())  # TIME_ZONE is Europe/Kyiv in the tests
     start = (kyiv - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
     end = (kyiv + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0)
-    del now
     return {"START": start, "END": end}
 
 

@@ -98,9 +98,18 @@ class _Cursor:
             self.on_row(result)
 
     def keep_going(self, report: MailingReport) -> bool:
-        if self.rows_since < TICK_ROWS and time.monotonic() - self.last < TICK_SECONDS:
+        # The status is read after every row (one indexed read), so a pause or a cancel
+        # stops the run before the next message: at most the one in hand goes out. The
+        # progress and the lease are written about once a second.
+        due = self.rows_since >= TICK_ROWS or time.monotonic() - self.last >= TICK_SECONDS
+        if not due and self._status() == Campaign.Status.RUNNING:
             return True
         return self.tick(report.rows)
+
+    def _status(self) -> str | None:
+        return (
+            Campaign.objects.filter(pk=self.campaign_pk).values_list("status", flat=True).first()
+        )
 
     def tick(self, rows_done: int) -> bool:
         """Store ``rows_done`` and renew the lease while the campaign runs (one UPDATE)."""
