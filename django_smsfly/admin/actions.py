@@ -31,6 +31,7 @@ from django_smsfly import services
 from django_smsfly.admin import pages
 from django_smsfly.admin.compose import report_send
 from django_smsfly.admin.optout_lists import add_numbers
+from django_smsfly.admin.story import SENT_AGAIN
 from django_smsfly.models import Message, OptOut
 from django_smsfly.privacy import display_recipient
 
@@ -86,6 +87,13 @@ def _refresh(
     model_admin: ModelAdmin[Any], request: HttpRequest, pks: list[int], *, selected: int
 ) -> None:
     report = services.sync_statuses(message_pks=pks) if pks else services.SyncReport()
+    # The admin's history (and "Recent actions") says who asked, and what came of it.
+    for message in Message.objects.filter(pk__in=pks).order_by("pk"):
+        model_admin.log_change(
+            request,
+            message,
+            gettext("Status refreshed: %(status)s") % {"status": message.get_status_display()},
+        )
     if report.checked:
         text = ngettext(
             "The status of %(count)d message was checked.",
@@ -129,9 +137,7 @@ def resend_messages(
     confirmed = request.POST.get("confirm") == "yes"
     if not confirmed and any(m.state == Message.State.UNKNOWN for m in candidates):
         return _confirm_resend(model_admin, request, candidates, bulk=True)
-    results = [
-        services.resend(m.pk, allow_unknown=m.state == Message.State.UNKNOWN) for m in candidates
-    ]
+    results = [_resend_logged(model_admin, request, m) for m in candidates]
     _report_resends(model_admin, request, results, skipped=selected - len(candidates))
     return None
 
@@ -152,12 +158,23 @@ def resend_one(
     confirmed = request.method == "POST" and request.POST.get("confirm") == "yes"
     if request.method != "POST" or (unknown and not confirmed):
         return _confirm_resend(model_admin, request, [message], bulk=False)
-    result = services.resend(message.pk, allow_unknown=unknown)
+    result = _resend_logged(model_admin, request, message)
     if result is None:
         _report_resends(model_admin, request, [None], skipped=0)
     else:
         report_send(model_admin, request, result, again=True)
     return redirect(pages.change_url(model_admin, message))
+
+
+def _resend_logged(
+    model_admin: ModelAdmin[Any], request: HttpRequest, message: Message
+) -> Message | None:
+    """Send ``message`` again and, if it was, log it in the admin's history (which is
+    also how its page's timeline names who sent it again)."""
+    result = services.resend(message.pk, allow_unknown=message.state == Message.State.UNKNOWN)
+    if result is not None:
+        model_admin.log_change(request, result, gettext(SENT_AGAIN))
+    return result
 
 
 def _confirm_resend(

@@ -25,18 +25,20 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.utils import formats, timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_smsfly import services, taskcompat
 from django_smsfly.admin import formtokens, lookups, pages
 from django_smsfly.admin.lookups import SenderNames
+from django_smsfly.admin.story import SENT_FROM_ADMIN, error_line
 from django_smsfly.admin.widgets import CountedTextarea, segment_rules
 from django_smsfly.channels import Channel
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyError, SmsFlyOptedOut, SmsFlyValidationError
 from django_smsfly.models import ChannelChoices, Message
-from django_smsfly.segments import Segments
+from django_smsfly.segments import Segments, count_segments
 from django_smsfly.validation import (
     BUTTON_CAPTION_MAX,
     VIBER_TEXT_MAX,
@@ -62,6 +64,11 @@ SEND_MODE_CHOICES = (
 )
 #: How far ahead a message may be scheduled from the compose page (days).
 SEND_AT_MAX_DAYS = 30
+#: An SMS of more parts than this is sent only once the operator confirmed its parts
+#: and cost (``MessageAdmin.compose_confirm_parts`` overrides it; 0: never asked).
+CONFIRM_PARTS_ABOVE = 3
+#: The POST field of the confirmation's button.
+CONFIRM_PARTS = "confirm_parts"
 #: The page the compose form's one-time tokens belong to (:mod:`.formtokens`).
 FORM_PAGE = "compose"
 
@@ -216,7 +223,7 @@ class ComposeForm(forms.Form):
     #: The admin's fieldsets for this form (rendered with the admin's own templates).
     fieldsets = (
         (None, {"fields": ("recipient", "channels")}),
-        (_("SMS"), {"fields": ("sms_source", "sms_text"), "classes": ("smsfly-channel-sms",)}),
+        # Viber first: with "Viber, then SMS" the SMS is the fallback, so it comes second.
         (
             _("Viber"),
             {
@@ -233,6 +240,7 @@ class ComposeForm(forms.Form):
                 ),
             },
         ),
+        (_("SMS"), {"fields": ("sms_source", "sms_text"), "classes": ("smsfly-channel-sms",)}),
         (_("Sending"), {"fields": ("send_mode", "send_at", "ignore_opt_out")}),
     )
 
@@ -394,7 +402,9 @@ class ComposeForm(forms.Form):
         try:
             return rule()
         except SmsFlyValidationError as exc:
-            self.add_error(ERROR_FIELDS.get(exc.field or ""), exc.reason)
+            # Capitalised as Django's own messages beside it; the exception's text, which
+            # other code may match, stays as it is.
+            self.add_error(ERROR_FIELDS.get(exc.field or ""), capfirst(exc.reason))
             return None
 
     def _valid(self) -> Composed:
@@ -431,6 +441,16 @@ class ComposeForm(forms.Form):
             segments=estimate.segments,
         )
 
+    def sms_parts(self) -> int:
+        """How many parts the SMS takes (0 without an SMS), as SMS-fly bills them."""
+        sms = self._valid().sms
+        return count_segments(sms.text).parts if sms is not None else 0
+
+    def needs_confirmation(self, threshold: int) -> bool:
+        """An SMS of more than ``threshold`` parts, not yet confirmed by the operator."""
+        confirmed = self.data.get(CONFIRM_PARTS) == "1"
+        return threshold > 0 and not confirmed and self.sms_parts() > threshold
+
     def already_sent(self) -> Message | None:
         """The message an earlier POST of this same drawn form made, if any."""
         key = self._valid().idempotency_key
@@ -465,11 +485,17 @@ def compose_page(
     to the message's page; a form with errors comes back with them at their fields."""
     names = lookups.sender_names()
     estimate = None
+    confirm_parts = 0
+    threshold = int(getattr(model_admin, "compose_confirm_parts", CONFIRM_PARTS_ABOVE))
     if request.method == "POST":
         form = ComposeForm(request.POST, sender_names=names, user=request.user)
         if form.is_valid():
             if "_estimate" in request.POST:
                 estimate = form.estimate()
+            elif form.needs_confirmation(threshold) and form.already_sent() is None:
+                # A long SMS is billed per part: show its parts and cost, send on confirm.
+                estimate = form.estimate()
+                confirm_parts = form.sms_parts()
             else:
                 return _send(model_admin, request, form)
         elif form.token_refused:
@@ -490,6 +516,7 @@ def compose_page(
         media=model_admin.media + form.media,
         sender_names=names,
         estimate=estimate,
+        confirm_parts=confirm_parts,
         segment_rules=segment_rules(),
         max_sms_parts=smsfly_settings.MAX_SMS_PARTS,
         **(extra_context or {}),
@@ -511,6 +538,7 @@ def _send(model_admin: ModelAdmin[Any], request: HttpRequest, form: ComposeForm)
         model_admin.message_user(request, text, messages.WARNING)
     else:
         message = form.send(created_by=request.user)
+        model_admin.log_addition(request, message, gettext(SENT_FROM_ADMIN))
         report_send(model_admin, request, message)
     return redirect(pages.change_url(model_admin, message))
 
@@ -574,6 +602,5 @@ def _when(moment: dt.datetime | None) -> str:
 
 
 def _error_of(message: Message) -> str:
-    if message.error_code and message.error_text:
-        return f"{message.error_code}: {message.error_text}"
-    return message.error_code or message.error_text or gettext("no details")
+    # The code once, then SMS-fly's words (the stored text repeats the code).
+    return error_line(message.error_code, message.error_text) or gettext("no details")

@@ -20,18 +20,19 @@ import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import django
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from django_smsfly.admin import compose, lookups, overview, pages, repair
+from django_smsfly.admin import compose, lookups, overview, pages, repair, story
 from django_smsfly.admin.actions import (
     IN_FLIGHT,
     delete_selected,
@@ -43,23 +44,13 @@ from django_smsfly.admin.actions import (
 )
 from django_smsfly.admin.changelist import ChannelsFilter, MessageChangeList, MessagePaginator
 from django_smsfly.admin.display import money
+from django_smsfly.admin.story import status_kind
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyValidationError
-from django_smsfly.models import ChannelChoices, ChannelStatus, Message, StatusChange
+from django_smsfly.models import ChannelChoices, Message
 from django_smsfly.privacy import display_recipient
 from django_smsfly.statuses import DeliveryStatus
 from django_smsfly.validation import normalize_recipient
-
-
-def status_kind(status: DeliveryStatus) -> str:
-    """How a status reads to an operator: success, failure, neutral or pending."""
-    if status.is_success:
-        return "success"
-    if status.is_failure:
-        return "failure"
-    if status is DeliveryStatus.REFUNDED:
-        return "neutral"
-    return "pending"
 
 
 def _badge(status: DeliveryStatus, label: str) -> str:
@@ -72,51 +63,6 @@ def _badge(status: DeliveryStatus, label: str) -> str:
 def _json_block(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
     return format_html('<pre class="smsfly-json">{}</pre>', text)
-
-
-# -- the record's rows --------------------------------------------------------------------
-
-
-class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
-    """An inline that shows rows and changes nothing."""
-
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ChannelStatusInline(ReadOnlyInline):
-    """The message's channels, in fallback order."""
-
-    model = ChannelStatus
-    fields = ("channel", "status_badge", "raw_status", "status_date", "cost_display", "label")
-    readonly_fields = fields
-    ordering = ("position",)
-
-    @admin.display(description=_("status"))
-    def status_badge(self, obj: ChannelStatus) -> str:
-        """The channel's status as a coloured badge."""
-        return _badge(obj.delivery_status, obj.get_status_display())
-
-    @admin.display(description=_("cost"))
-    def cost_display(self, obj: ChannelStatus) -> str:
-        """The channel's price, as the admin writes money (a refunded one is not charged)."""
-        return money(obj.cost)
-
-
-class StatusChangeInline(ReadOnlyInline):
-    """Every recorded transition."""
-
-    model = StatusChange
-    fields = ("created_at", "channel", "old_status", "new_status", "raw_status", "status_date")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
-    verbose_name_plural = _("history")
 
 
 # -- the admin ----------------------------------------------------------------------------
@@ -154,24 +100,15 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = (refresh_statuses, resend_messages, opt_out_recipients, delete_selected)
-    inlines = (ChannelStatusInline, StatusChangeInline)
+    # Where the message stands, its channels and its delivery timeline are drawn above
+    # the record as its story (story.html, refreshed by message.js); the record below
+    # is what does not change.
     fieldsets = (
         (
             None,
-            {
-                "fields": (
-                    "recipient",
-                    "channels_display",
-                    "status_badge",
-                    "state",
-                    "delivered_via",
-                    "send_at",
-                    "ignore_opt_out",
-                )
-            },
+            {"fields": ("recipient", "channels_display", "send_at", "ignore_opt_out")},
         ),
-        (_("SMS-fly"), {"fields": ("message_id", "cost_display", "attempts", "sent_at")}),
-        (_("Error"), {"fields": ("error_code", "error_text")}),
+        (_("SMS-fly"), {"fields": ("message_id", "attempts", "sent_at")}),
         (_("Content"), {"fields": ("content_display", "metadata_display", "idempotency_key")}),
         (
             _("Timing"),
@@ -188,6 +125,11 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             },
         ),
     )
+
+    #: How often (milliseconds) a message's page asks whether the message moved on.
+    status_poll_interval = 3000
+    #: The compose page asks before sending an SMS of more parts than this (0: never).
+    compose_confirm_parts = compose.CONFIRM_PARTS_ABOVE
 
     class Media:
         css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("django_smsfly/admin.css",)}
@@ -300,6 +242,28 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         }
         return super().change_view(request, object_id, form_url, context)
 
+    def render_change_form(  # noqa: PLR0917 (Django's signature)
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        """The message's page, headed by its story (:mod:`~django_smsfly.admin.story`)."""
+        if isinstance(obj, Message):
+            told = story.tell(obj)
+            # The page is headed by what the message is, in words, not by its str().
+            context = {
+                **context,
+                "smsfly_story": told,
+                "subtitle": told.title,
+                "smsfly_poll_interval": self.status_poll_interval,
+                "smsfly_breadcrumbs_list": django.VERSION >= (6, 0),
+            }
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     # -- the pages of its own ---------------------------------------------------------
     # Each checks the permission it needs here and leaves the work to its module.
 
@@ -324,6 +288,11 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 name=f"{prefix}_resend",
             ),
             path(
+                "<path:object_id>/status/",
+                wrap(self.status_view),
+                name=f"{prefix}_status",
+            ),
+            path(
                 "<path:object_id>/attach-id/",
                 wrap(self.attach_view),
                 name=f"{prefix}_attach_id",
@@ -342,6 +311,11 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not self.has_add_permission(request):
             raise PermissionDenied
         return compose.compose_page(self, request, extra_context)
+
+    def status_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Where the message stands, as JSON for its page's script (``message.js``)."""
+        message = pages.get_message(self, request, object_id)
+        return JsonResponse(story.status_payload(message, request=request))
 
     @transaction.non_atomic_requests
     def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -1,8 +1,8 @@
 /*
  * django-smsfly: the admin's compose page.
  *
- * - A live counter under the SMS text: characters, SMS parts, encoding (GSM-7 or
- *   UCS-2) and what is left in the current part. The alphabets and limits are read
+ * - A live counter under the SMS text: characters (as a person sees them), SMS parts,
+ *   encoding (GSM-7 or UCS-2) and what is left in the current part (in its units). The alphabets and limits are read
  *   from the page (the "smsfly-segment-rules" JSON the server writes from
  *   django_smsfly/segments.py); the counting below mirrors count_segments() there.
  * - A character counter under the Viber text.
@@ -54,9 +54,27 @@
             remaining: multi - used};
   }
 
-  function describeSms(counted, labels) {
+  /* Characters as a person sees them: "Hello 😀" is 7, an accented letter written as
+   * a letter and a combining mark is 1. (The parts above count encoding units, as the
+   * bill does: an emoji takes two places in UCS-2.) */
+  var segmenter = (typeof Intl !== "undefined" && Intl.Segmenter)
+    ? new Intl.Segmenter(undefined, {granularity: "grapheme"}) : null;
+
+  function countCharacters(text) {
+    if (segmenter) {
+      var count = 0;
+      for (var it = segmenter.segment(text)[Symbol.iterator](), step = it.next(); !step.done;
+           step = it.next()) {
+        count += 1;
+      }
+      return count;
+    }
+    return Array.from(text).length;  // no Intl.Segmenter: code points, near enough
+  }
+
+  function describeSms(counted, characters, labels) {
     return [
-      labels.length + ": " + counted.length,
+      labels.length + ": " + characters,
       labels.parts + ": " + counted.parts,
       labels.encoding + ": " + counted.encoding,
       labels.remaining + ": " + counted.remaining
@@ -76,14 +94,17 @@
         var text = area.value.replace(/\r\n/g, "\n");
         if (kind === "sms") {
           var counted = countSegments(text, rules);
-          out.textContent = describeSms(counted, rules.labels);
+          out.textContent = describeSms(counted, countCharacters(text), rules.labels);
+          out.setAttribute("data-characters", String(countCharacters(text)));
           out.setAttribute("data-parts", String(counted.parts));
           out.setAttribute("data-encoding", counted.encoding);
           out.classList.toggle("smsfly-counter-multi", counted.parts > 1);
           // More parts than SMSFLY["MAX_SMS_PARTS"]: the server will refuse it.
           out.classList.toggle("smsfly-counter-over", maxParts > 0 && counted.parts > maxParts);
         } else {
+          // The limit is SMS-fly's, in code points (as the form checks it).
           var length = Array.from(text).length;
+          out.setAttribute("data-characters", String(countCharacters(text)));
           out.textContent = rules.labels.length + ": " + length + " / " + rules.viberMax;
           out.classList.toggle("smsfly-counter-over", length > rules.viberMax);
         }
