@@ -494,8 +494,8 @@ def table(results: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rows", type=int, default=FULL_ROWS, help="rows of the upload leg")
-    parser.add_argument("--send-rows", type=int, default=2500, help="rows of each send leg")
-    parser.add_argument("--rate", type=float, default=50.0, help="SEND_RATE_LIMIT (per s)")
+    parser.add_argument("--send-rows", type=int, default=1250, help="rows of each send leg")
+    parser.add_argument("--rate", type=float, default=25.0, help="SEND_RATE_LIMIT (per s)")
     parser.add_argument(
         "--high-rate",
         type=float,
