@@ -44,6 +44,31 @@ MIXED_CSV = (
     "380501234567,Anna again\n"
     "380501234569,Dana\n"
 )
+#: What the pages say, in each language.
+TEXTS = {
+    "en": {
+        "heading": "What the file holds",
+        "send_now": "Send now",
+        "invalid": "invalid",
+        "opted_out": "opted out",
+        "duplicate": "duplicate",
+        "scheduled": "scheduled",
+        "running": "running",
+        "paused": "paused",
+        "finished": "finished",
+    },
+    "uk": {
+        "heading": "Що містить файл",
+        "send_now": "Надіслати зараз",
+        "invalid": "некоректний",
+        "opted_out": "у списку відмов",
+        "duplicate": "повтор",
+        "scheduled": "заплановано",
+        "running": "триває",
+        "paused": "призупинено",
+        "finished": "завершено",
+    },
+}
 CAMPAIGN_PAGE = re.compile(r"/admin/django_smsfly/campaign/(\d+)/change/$")
 
 
@@ -127,10 +152,14 @@ def test_upload_report_and_schedule(
     expect(page.locator("#smsfly-rows-invalid")).to_have_text("1")
     expect(page.locator("#smsfly-rows-opted-out")).to_have_text("1")
     expect(page.locator("#smsfly-rows-duplicate")).to_have_text("1")
+    texts = TEXTS[language]
+    expect(page.locator("#smsfly-report-heading")).to_have_text(texts["heading"])
+    expect(page.locator("#smsfly-send-now")).to_have_text(texts["send_now"])
     for line, kind in ((3, "invalid"), (4, "opted_out"), (5, "duplicate")):
         row = page.locator(f"#smsfly-problems tr[data-line='{line}']")
         expect(row).to_have_class(f"smsfly-problem-{kind}")
-        expect(row.locator("td").first).to_have_text(str(line))
+        expect(row.locator("td").nth(0)).to_have_text(str(line))
+        expect(row.locator("td").nth(1)).to_have_text(texts[kind])
     expect(page.locator("#smsfly-preview")).to_contain_text("Hello, Anna!")
     expect(page.locator("#smsfly-preview")).to_contain_text("Hello, Dana!")
     if language == "en":
@@ -142,6 +171,7 @@ def test_upload_report_and_schedule(
     page.fill("#id_send_time", at.strftime("%H:%M"))
     page.click("#smsfly-send-at")
     expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "scheduled")
+    expect(page.locator("#smsfly-campaign-status")).to_have_text(texts["scheduled"])
     expect(page.locator(".messagelist .success")).to_be_visible()
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SCHEDULED
@@ -160,6 +190,7 @@ def test_start_once_pause_resume_and_live_progress(
     screenshot: Callable[..., object],
 ) -> None:
     page = operator_page
+    texts = TEXTS[language]
     OptOut.objects.create(recipient="380501234568")
     campaign = upload(page, live_server, "June news")
 
@@ -177,6 +208,7 @@ def test_start_once_pause_resume_and_live_progress(
     page.dblclick("#smsfly-send-now")
     expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "running")
     assert len(starts) == 1
+    expect(page.locator("#smsfly-campaign-status")).to_have_text(texts["running"])
     expect(page.locator(".messagelist .info")).to_have_count(0)  # no "already started"
     expect(page.locator("#smsfly-pause")).to_be_visible()
     expect(page.locator("#smsfly-resume")).to_be_hidden()
@@ -184,6 +216,7 @@ def test_start_once_pause_resume_and_live_progress(
     # Pause, then resume.
     page.click("#smsfly-pause")
     expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "paused")
+    expect(page.locator("#smsfly-campaign-status")).to_have_text(texts["paused"])
     expect(page.locator("#smsfly-resume")).to_be_visible()
     expect(page.locator("#smsfly-pause")).to_be_hidden()
     page.click("#smsfly-resume")
@@ -195,6 +228,8 @@ def test_start_once_pause_resume_and_live_progress(
     campaigns.run(campaign.pk)
     expect(page.locator("#smsfly-progress")).to_have_attribute("data-smsfly-status", "finished")
     assert page.evaluate("window.smsflyNotReloaded") is True
+    # The figures the page put in place came formatted in the page's language.
+    expect(page.locator("#smsfly-campaign-status")).to_have_text(texts["finished"])
     expect(page.locator("[data-smsfly-field=accepted]")).to_have_text("2")
     expect(page.locator("[data-smsfly-field=opted_out]")).to_have_text("1")
     expect(page.locator("[data-smsfly-field=percent]")).to_have_text("100 %")
