@@ -326,8 +326,8 @@ def test_the_compose_form_reports_errors_in_ukrainian(operator: Client) -> None:
     page = visible_text(response.content)
     assert "Будь ласка, виправте наведені нижче помилки." in page
     assert "«12» — не мобільний номер." in page
-    # A rule of django_smsfly.validation, as the form shows it.
-    assert "до тексту із зображенням потрібна ще й кнопка" in page
+    # A rule of django_smsfly.validation, as the form shows it: capitalised as Django's.
+    assert "До тексту із зображенням потрібна ще й кнопка" in page
     assert not Message.objects.exists()
 
 
