@@ -32,6 +32,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from django_smsfly import campaigns
+from django_smsfly.admin.display import money
 from django_smsfly.models import Campaign, Message
 from django_smsfly.privacy import display_recipient
 
@@ -137,16 +138,6 @@ def report_context(campaign: Campaign) -> dict[str, Any]:
 
 def _number(value: int | Decimal | float) -> str:
     return formats.number_format(value, force_grouping=True)
-
-
-def money(value: Decimal | None) -> str:
-    """An amount as prices read (``1.437``, ``12.50``): at least two decimals, at most
-    the four a cost is stored with, in the active language's format."""
-    if value is None:
-        return "—"
-    exact = Decimal(value).quantize(Decimal("0.0001")).normalize()
-    places = max(2, -int(exact.as_tuple().exponent))
-    return formats.number_format(exact, decimal_pos=places, force_grouping=True)
 
 
 def _rate(per_second: float) -> str:

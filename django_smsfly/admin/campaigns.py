@@ -51,12 +51,12 @@ from django_smsfly.admin.campaign_pages import (
     BADGE_KINDS,
     FINAL,
     export_response,
-    money,
     progress_payload,
     render,
     report_context,
     url_of,
 )
+from django_smsfly.admin.display import money
 from django_smsfly.admin.overview import DELIVERED, FAILED
 from django_smsfly.models import Campaign, Message
 
@@ -85,6 +85,32 @@ class CampaignChangeList(ChangeList):
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
         return with_outcomes(super().get_queryset(request, exclude_parameters))
+
+
+class CampaignFilter(admin.SimpleListFilter):
+    """The message list narrowed to one campaign's messages (``?campaign=<pk>``: the
+    progress page links there). Only the chosen campaign is offered, and only while one
+    is chosen: a list of every campaign would grow with them."""
+
+    title = _("campaign")
+    parameter_name = "campaign"
+
+    def _pk(self) -> int | None:
+        value = self.value()
+        return int(value) if value and value.isdigit() else None
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        pk = self._pk()
+        if pk is None:
+            return []
+        names = Campaign.objects.filter(pk=pk).values_list("name", flat=True)
+        return [(str(pk), name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        pk = self._pk()
+        return queryset if pk is None else queryset.filter(campaign_id=pk)
 
 
 class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -291,7 +317,7 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             display=payload["display"],
             can_change=self.has_change_permission(request, campaign),
             action_states={name: list(states) for name, states in ACTIONS_BY_STATUS.items()},
-            messages_url=f"{messages_url}?campaign__id__exact={campaign.pk}",
+            messages_url=f"{messages_url}?{CampaignFilter.parameter_name}={campaign.pk}",
         )
 
     # -- the buttons ------------------------------------------------------------------
@@ -423,4 +449,4 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return export_response(self._campaign(request, object_id))
 
 
-__all__ = ["FINAL", "CampaignAdmin", "CampaignChangeList", "with_outcomes"]
+__all__ = ["FINAL", "CampaignAdmin", "CampaignChangeList", "CampaignFilter", "with_outcomes"]

@@ -42,6 +42,7 @@ from django_smsfly.admin.actions import (
     resend_messages,
     resend_one,
 )
+from django_smsfly.admin.campaigns import CampaignFilter
 from django_smsfly.admin.changelist import ChannelsFilter, MessageChangeList, MessagePaginator
 from django_smsfly.admin.display import money
 from django_smsfly.admin.story import status_kind
@@ -80,7 +81,7 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "created_at",
         "created_by",
     )
-    list_filter = ("status", ChannelsFilter, "state", "created_at")
+    list_filter = ("status", ChannelsFilter, "state", "created_at", CampaignFilter)
     # The text lookups ignore case in every alphabet on SQLite too (changelist.FoldedContains).
     search_fields = (
         "recipient",
