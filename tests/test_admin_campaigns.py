@@ -32,7 +32,7 @@ from django.utils import timezone
 from django_smsfly import campaigns, sync_statuses, taskcompat
 from django_smsfly.admin.campaign_pages import csv_lines, duration, safe_cell
 from django_smsfly.backends.sandbox import Simulator, get_simulator
-from django_smsfly.models import Campaign, Message, OptOut
+from django_smsfly.models import Campaign, Message, MessageTemplate, OptOut
 
 # The engine enqueues its runner when the transaction commits.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -142,6 +142,34 @@ def test_the_new_campaign_page_offers_the_form(operator: Client) -> None:
     assert 'enctype="multipart/form-data"' in page
     for field in ("name", "file", "template", "sms_text", "viber_text", "channels"):
         assert f'name="{field}"' in page
+
+
+def test_the_template_languages_offered_are_those_the_templates_have(operator: Client) -> None:
+    MessageTemplate.objects.create(name="welcome", sms_text="Hi {{ name }}")
+    MessageTemplate.objects.create(name="welcome", language="uk", sms_text="Привіт {{ name }}")
+    page = operator.get(url(ADD)).content.decode()
+    select = re.search(r'<select name="language".*?</select>', page, re.S)
+    assert select
+    assert re.findall(r'<option value="([^"]*)"', select.group(0)) == ["", "uk"]
+
+
+def test_a_campaign_from_a_template_renders_the_chosen_language(operator: Client) -> None:
+    default = MessageTemplate.objects.create(name="welcome", sms_text="Hi {{ name }}")
+    MessageTemplate.objects.create(name="welcome", language="uk", sms_text="Привіт, {{ name }}")
+    response = post_new(operator, sms_text="", channels="", template=default.pk, language="uk")
+    assert response.status_code == 302
+    campaign = Campaign.objects.get()
+    assert (campaign.template, campaign.language) == (default, "uk")
+    page = operator.get(response["Location"]).content.decode()
+    assert "Привіт, Anna" in page
+
+
+def test_a_template_and_texts_together_are_refused(operator: Client) -> None:
+    default = MessageTemplate.objects.create(name="welcome", sms_text="Hi {{ name }}")
+    response = post_new(operator, template=default.pk)
+    assert response.status_code == 200
+    assert "Choose a template or write the texts, not both." in response.content.decode()
+    assert not Campaign.objects.exists()
 
 
 def test_an_upload_is_checked_and_its_report_shows_every_row_at_its_line(

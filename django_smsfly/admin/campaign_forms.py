@@ -45,6 +45,19 @@ def _one_line_break(text: str) -> str:
     return text.replace("\r\n", "\n")
 
 
+def template_languages() -> list[tuple[str, str]]:
+    """The languages the templates have variants in (not every language Django knows),
+    each named as the site's ``LANGUAGES`` names it."""
+    names = dict(settings.LANGUAGES)
+    codes = (
+        MessageTemplate.objects.exclude(language="")
+        .order_by("language")
+        .values_list("language", flat=True)
+        .distinct()
+    )
+    return [(code, str(names.get(code, code))) for code in codes]
+
+
 class TemplateChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
     """A message template, named with its language variant."""
 
@@ -127,7 +140,7 @@ class NewCampaignForm(forms.Form):
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["language"]).choices = [
             ("", _("the template's default")),
-            *((code, name) for code, name in settings.LANGUAGES),
+            *template_languages(),
         ]
         for channel in (Channel.SMS, Channel.VIBER):
             names = sender_names.for_channel(channel)
