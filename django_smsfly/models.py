@@ -169,7 +169,11 @@ class Message(models.Model):
         # Shown wherever Django names a row (the admin's checkboxes, its history):
         # masked as the lists are when MASK_RECIPIENTS is on.
         recipient = display_recipient(self.recipient)
-        return f"{recipient} ({self.channels}): {self.get_status_display()}"
+        # The channels as people name them, in fallback order: "Viber → SMS".
+        channels = " → ".join(
+            str(ChannelChoices(name).label) for name in self.channels.split(",") if name
+        )
+        return f"{recipient} ({channels}): {self.get_status_display()}"
 
     @property
     def channel_list(self) -> list[Channel]:

@@ -26,4 +26,6 @@ def test_channel_list_keeps_the_fallback_order() -> None:
 
 
 def test_str_names_recipient_channels_and_status() -> None:
-    assert str(Message(recipient="380501234567", channels="sms")) == ("380501234567 (sms): queued")
+    assert str(Message(recipient="380501234567", channels="sms")) == ("380501234567 (SMS): queued")
+    fallback = Message(recipient="380501234567", channels="viber,sms")
+    assert str(fallback) == "380501234567 (Viber → SMS): queued"

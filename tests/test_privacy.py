@@ -65,6 +65,6 @@ def test_a_messages_name_masks_the_number_when_asked(settings: Any) -> None:
 
     message = Message(recipient="380501234567", channels="sms")
     settings.SMSFLY = {**settings.SMSFLY, "MASK_RECIPIENTS": True}
-    assert str(message) == "380501****67 (sms): queued"
+    assert str(message) == "380501****67 (SMS): queued"
     settings.SMSFLY = {**settings.SMSFLY, "MASK_RECIPIENTS": False}
-    assert str(message) == "380501234567 (sms): queued"
+    assert str(message) == "380501234567 (SMS): queued"
