@@ -22,8 +22,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PY_NEW ?= $(shell scripts/find-python 3.12 --at-least)
-PY_OLD ?= $(shell scripts/find-python 3.10 --at-least)
+PY_NEW ?= $(shell scripts/find-python 3.12 --at-least 2>/dev/null)
+PY_OLD ?= $(shell scripts/find-python 3.10 --at-least 2>/dev/null)
 PY_DEMO ?= $(or $(PY_NEW),$(PY_OLD))
 
 VENV     := .venv

@@ -317,6 +317,8 @@ def test_the_demo_runs_the_site_and_the_sync_and_stops_both(demo: Demo) -> None:
     )
     assert page.url == f"{base}/admin/"
     assert 'action="/admin/logout/"' in page.text
+    # The English/Ukrainian switch is on every admin page of the demo, the index too.
+    assert 'id="smsfly-language"' in page.text
 
     # Background sending is done by the demo's worker, not inline (issue 13).
     assert "task worker (db_worker)" in output
