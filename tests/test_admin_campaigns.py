@@ -63,6 +63,14 @@ def view(campaign: Campaign, name: str) -> str:
     return reverse(f"admin:django_smsfly_campaign_{name}", args=[campaign.pk])
 
 
+#: A task backend that can run tasks later (it only records them): a worker's stand-in.
+DUMMY_BACKEND = (
+    "django.tasks.backends.dummy.DummyBackend"
+    if taskcompat.FRAMEWORK == "django.tasks"
+    else "django_tasks.backends.dummy.DummyBackend"
+)
+
+
 def upload(text: str, name: str = "people.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, text.encode("utf-8"), content_type="text/csv")
 
@@ -162,6 +170,18 @@ def test_a_campaign_from_a_template_renders_the_chosen_language(operator: Client
     assert (campaign.template, campaign.language) == (default, "uk")
     page = operator.get(response["Location"]).content.decode()
     assert "Привіт, Anna" in page
+
+
+def test_the_report_warns_when_no_worker_will_run_the_campaign(
+    operator: Client, settings: Any
+) -> None:
+    campaign = new_campaign()
+    page = operator.get(view(campaign, "change")).content.decode()
+    # The tests' default task backend runs tasks at once: "Send now" would block.
+    assert "No task worker runs this site" in page
+    settings.TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
+    page = operator.get(view(campaign, "change")).content.decode()
+    assert "No task worker runs this site" not in page
 
 
 def test_a_template_and_texts_together_are_refused(operator: Client) -> None:

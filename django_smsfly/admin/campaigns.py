@@ -43,7 +43,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from django_smsfly import campaigns
+from django_smsfly import campaigns, taskcompat
 from django_smsfly.admin import lookups
 from django_smsfly.admin.campaign_forms import NewCampaignForm, StartForm
 from django_smsfly.admin.campaign_pages import (
@@ -58,6 +58,7 @@ from django_smsfly.admin.campaign_pages import (
 )
 from django_smsfly.admin.display import money
 from django_smsfly.admin.overview import DELIVERED, FAILED
+from django_smsfly.conf import smsfly_settings
 from django_smsfly.models import Campaign, Message
 
 #: Messages not yet handled: still to be sent, or on their way to SMS-fly.
@@ -298,6 +299,9 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             can_start=self.has_change_permission(request, campaign),
             can_discard=self.has_delete_permission(request, campaign),
             time_zone=timezone.get_current_timezone_name(),
+            # No worker behind the task backend (Django's immediate one, the default):
+            # the operator must know "Send now" keeps this request busy until the end.
+            runs_inline=not taskcompat.supports_defer(smsfly_settings.TASK_BACKEND),
             **report_context(campaign),
         )
 
