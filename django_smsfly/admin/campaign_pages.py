@@ -21,12 +21,9 @@ from decimal import Decimal
 from itertools import chain
 from typing import Any
 
-import django
 from django.contrib.admin import ModelAdmin
 from django.db.models import Count
 from django.http import StreamingHttpResponse
-from django.http.request import HttpRequest
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext
@@ -60,26 +57,6 @@ ACTIONS_BY_STATUS = {
 TOP_ERRORS = 5
 #: Characters that make a spreadsheet read a cell as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def render(
-    model_admin: ModelAdmin[Any], request: HttpRequest, template: str, **context: Any
-) -> TemplateResponse:
-    """``TEMPLATES + template`` in the admin's frame, then ``context``."""
-    opts = model_admin.opts
-    return TemplateResponse(
-        request,
-        TEMPLATES + template,
-        {
-            **model_admin.admin_site.each_context(request),
-            "opts": opts,
-            "app_label": opts.app_label,
-            "media": model_admin.media,
-            # Django 6 draws breadcrumbs as an ordered list; earlier versions as a line.
-            "smsfly_breadcrumbs_list": django.VERSION >= (6, 0),
-            **context,
-        },
-    )
 
 
 def url_of(model_admin: ModelAdmin[Any], name: str, campaign: Campaign | None = None) -> str:

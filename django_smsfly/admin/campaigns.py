@@ -52,12 +52,12 @@ from django_smsfly.admin.campaign_pages import (
     FINAL,
     export_response,
     progress_payload,
-    render,
     report_context,
     url_of,
 )
 from django_smsfly.admin.display import money
 from django_smsfly.admin.overview import DELIVERED, FAILED
+from django_smsfly.admin.pages import render
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.models import Campaign, Message
 

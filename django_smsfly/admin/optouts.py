@@ -19,18 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import django
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from django_smsfly.admin import pages
 from django_smsfly.admin.optout_lists import import_numbers
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyValidationError
@@ -184,18 +183,12 @@ class OptOutAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
         else:
             form = ImportForm()
-        return TemplateResponse(
+        return pages.render(
+            self,
             request,
-            TEMPLATES + "import.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "app_label": self.opts.app_label,
-                "title": gettext("Import opt-outs"),
-                # Django 6 draws breadcrumbs as an ordered list; earlier versions as a line.
-                "smsfly_breadcrumbs_list": django.VERSION >= (6, 0),
-                "form": form,
-                "report": report,
-                "media": self.media + form.media,
-            },
+            "import.html",
+            title=gettext("Import opt-outs"),
+            form=form,
+            report=report,
+            media=self.media + form.media,
         )

@@ -21,18 +21,19 @@ from django.utils.translation import gettext
 
 from django_smsfly.models import Message
 
-#: Where the pages' templates are.
+#: Where the message pages' templates are (each model's pages are in its own folder).
 TEMPLATES = "admin/django_smsfly/message/"
 
 
 def render(
     model_admin: ModelAdmin[Any], request: HttpRequest, template: str, **context: Any
 ) -> TemplateResponse:
-    """``TEMPLATES + template`` with the admin's context and then ``context``."""
+    """The model's page ``admin/<app>/<model>/<template>`` in the admin's frame (its
+    context, the ModelAdmin's media), then ``context`` (which may add to ``media``)."""
     opts = model_admin.opts
     return TemplateResponse(
         request,
-        TEMPLATES + template,
+        f"admin/{opts.app_label}/{opts.model_name}/{template}",
         {
             **model_admin.admin_site.each_context(request),
             "opts": opts,

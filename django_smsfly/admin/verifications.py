@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import django
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -27,6 +26,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from django_smsfly.admin import pages
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import Verification
@@ -184,19 +184,12 @@ class VerificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 def fraud_guard_page(model_admin: VerificationAdmin, request: HttpRequest) -> TemplateResponse:
     """The fraud guard page: :func:`~django_smsfly.verification.report.fraud_report`
     of the last :data:`DAYS` days, as tables."""
-    opts = model_admin.opts
-    return TemplateResponse(
+    return pages.render(
+        model_admin,
         request,
-        TEMPLATES + "fraud_guard.html",
-        {
-            **model_admin.admin_site.each_context(request),
-            "opts": opts,
-            "app_label": opts.app_label,
-            "media": model_admin.media,
-            "smsfly_breadcrumbs_list": django.VERSION >= (6, 0),
-            "title": gettext("Fraud guard"),
-            "report": fraud_report(DAYS),
-            "reasons": [label for _value, label in Verification.Refusal.choices],
-            "days": DAYS,
-        },
+        "fraud_guard.html",
+        title=gettext("Fraud guard"),
+        report=fraud_report(DAYS),
+        reasons=[label for _value, label in Verification.Refusal.choices],
+        days=DAYS,
     )
