@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from django_smsfly import services, taskcompat
 from django_smsfly.admin import formtokens, lookups, pages
 from django_smsfly.admin.lookups import SenderNames
+from django_smsfly.admin.numbers import typed_number
 from django_smsfly.admin.story import SENT_FROM_ADMIN, error_line
 from django_smsfly.admin.widgets import CountedTextarea, segment_rules
 from django_smsfly.channels import Channel
@@ -44,7 +45,6 @@ from django_smsfly.validation import (
     VIBER_TEXT_MAX,
     SmsContent,
     ViberContent,
-    normalize_recipient,
     sms_block,
     viber_block,
 )
@@ -289,18 +289,7 @@ class ComposeForm(forms.Form):
 
     def clean_recipient(self) -> str:
         """The number as international digits (``380501234567``)."""
-        value: str = self.cleaned_data["recipient"]
-        try:
-            return normalize_recipient(value, smsfly_settings.DEFAULT_REGION)
-        except SmsFlyValidationError:
-            raise ValidationError(
-                _(
-                    "“%(value)s” is not a mobile number. Write it as 050 123 4567, "
-                    "+380 50 123 4567 or 380501234567."
-                ),
-                code="invalid_recipient",
-                params={"value": value},
-            ) from None
+        return typed_number(self.cleaned_data["recipient"])
 
     def clean_send_at(self) -> dt.datetime | None:
         """A time in the future, and not too far in it."""

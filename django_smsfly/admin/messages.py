@@ -26,7 +26,6 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html
@@ -45,13 +44,11 @@ from django_smsfly.admin.actions import (
 from django_smsfly.admin.campaigns import CampaignFilter
 from django_smsfly.admin.changelist import ChannelsFilter, MessageChangeList, MessagePaginator
 from django_smsfly.admin.display import money
+from django_smsfly.admin.numbers import NumberSearch
 from django_smsfly.admin.story import status_kind
-from django_smsfly.conf import smsfly_settings
-from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import ChannelChoices, Message
 from django_smsfly.privacy import display_recipient
 from django_smsfly.statuses import DeliveryStatus
-from django_smsfly.validation import normalize_recipient
 
 
 def _badge(status: DeliveryStatus, label: str) -> str:
@@ -69,7 +66,7 @@ def _json_block(value: Any) -> str:
 # -- the admin ----------------------------------------------------------------------------
 
 
-class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MessageAdmin(NumberSearch, admin.ModelAdmin):  # type: ignore[type-arg]
     """Messages: list, search, compose, a read-only page per message, and actions."""
 
     list_display = (
@@ -166,17 +163,6 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return MessageChangeList
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Message], search_term: str
-    ) -> tuple[QuerySet[Message], bool]:
-        """Also find a recipient by any written form of the number (``050 123 4567``)."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        try:
-            number = normalize_recipient(search_term, smsfly_settings.DEFAULT_REGION)
-        except SmsFlyValidationError:
-            return results, may_have_duplicates
-        return results | queryset.filter(recipient=number), may_have_duplicates
 
     @transaction.non_atomic_requests
     def changelist_view(

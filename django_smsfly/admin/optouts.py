@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import formats, timezone
@@ -30,30 +29,13 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_smsfly.admin import pages
+from django_smsfly.admin.numbers import NumberSearch, typed_number
 from django_smsfly.admin.optout_lists import import_numbers
-from django_smsfly.conf import smsfly_settings
-from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import OptOut
 from django_smsfly.privacy import display_recipient
-from django_smsfly.validation import normalize_recipient
 
 #: Where the opt-out pages' templates are.
 TEMPLATES = "admin/django_smsfly/optout/"
-
-
-def normalized_number(value: str) -> str:
-    """A number typed by an operator, as the list stores it; a form error if it is not one."""
-    try:
-        return normalize_recipient(value, smsfly_settings.DEFAULT_REGION)
-    except SmsFlyValidationError:
-        raise ValidationError(
-            _(
-                "“%(value)s” is not a mobile number. Write it as 050 123 4567, "
-                "+380 50 123 4567 or 380501234567."
-            ),
-            code="invalid_recipient",
-            params={"value": value},
-        ) from None
 
 
 class OptOutForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -72,7 +54,7 @@ class OptOutForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_recipient(self) -> str:
         """International digits; a number already on the list says so (and when)."""
-        number = normalized_number(self.cleaned_data["recipient"])
+        number = typed_number(self.cleaned_data["recipient"])
         found = OptOut.objects.filter(recipient=number).first()
         if found is not None:
             raise ValidationError(
@@ -104,7 +86,7 @@ class ImportForm(forms.Form):
     )
 
 
-class OptOutAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OptOutAdmin(NumberSearch, admin.ModelAdmin):  # type: ignore[type-arg]
     """The numbers that get no messages."""
 
     form = OptOutForm
@@ -135,17 +117,6 @@ class OptOutAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is None:
             return []
         return ["recipient", "source", "created_at", "created_by"]
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[OptOut], search_term: str
-    ) -> tuple[QuerySet[OptOut], bool]:
-        """Also find a number by any written form of it (``050 123 4567``)."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        try:
-            number = normalize_recipient(search_term, smsfly_settings.DEFAULT_REGION)
-        except SmsFlyValidationError:
-            return results, may_have_duplicates
-        return results | queryset.filter(recipient=number), may_have_duplicates
 
     def save_model(self, request: HttpRequest, obj: OptOut, form: Any, change: bool) -> None:
         if not change:

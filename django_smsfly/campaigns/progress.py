@@ -142,22 +142,12 @@ def export_rows(campaign: Campaign) -> Iterator[list[str]]:
     """The header, then one row per message of the campaign, in the file's order;
     read in chunks, never all at once."""
     yield list(EXPORT_HEADER)
+    # Every column but the line is a field of the message, by the same name; the line
+    # is in the message's metadata.
     messages = (
         Message.objects.filter(campaign=campaign)
         .order_by("pk")
-        .values_list(
-            "metadata",
-            "recipient",
-            "state",
-            "status",
-            "delivered_via",
-            "cost",
-            "error_code",
-            "error_text",
-            "message_id",
-            "created_at",
-            "sent_at",
-        )
+        .values_list("metadata", *EXPORT_HEADER[1:])
     )
     for metadata, *rest in messages.iterator(chunk_size=2000):
         line = metadata.get("line", "") if isinstance(metadata, dict) else ""
