@@ -14,6 +14,9 @@ DEBUG = False
 USE_TZ = True
 TIME_ZONE = "Europe/Kyiv"
 LANGUAGE_CODE = "en"
+# The languages the app is translated into, as a site using it would list them (the
+# admin's switch then offers EN / UK, as in the example project).
+LANGUAGES = [("en", "English"), ("uk", "Ukrainian")]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

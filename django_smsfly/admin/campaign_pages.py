@@ -125,7 +125,9 @@ def _rate(per_second: float) -> str:
 def _moment(value: dt.datetime | None) -> str:
     if value is None:
         return "—"
-    return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+    # The long form, as the message pages write a moment ("Dec. 1, 2026, 3:33 p.m."):
+    # the short one is month-first in English, which reads as a different day elsewhere.
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 def duration(seconds: int | None) -> str:

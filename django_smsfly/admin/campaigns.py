@@ -354,7 +354,7 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if form.starts_at is None:
             text = gettext("The campaign “%(name)s” has started.") % {"name": campaign.name}
         else:
-            when = formats.date_format(timezone.localtime(form.starts_at), "SHORT_DATETIME_FORMAT")
+            when = formats.date_format(timezone.localtime(form.starts_at), "DATETIME_FORMAT")
             text = gettext("The campaign “%(name)s” is scheduled for %(when)s.") % {
                 "name": campaign.name,
                 "when": when,

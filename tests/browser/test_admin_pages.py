@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from django_smsfly import send_sms, send_viber
 from django_smsfly.backends.sandbox import Fault, Simulator
-from django_smsfly.models import Message
+from django_smsfly.models import ChannelStatus, Message
 from django_smsfly.validation import BUTTON_CAPTION_MAX
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -458,16 +459,30 @@ def test_the_delivery_overview_charts_the_days(
         3: ["delivered"] * 5 + ["expired"],
         6: ["failed", "delivered"],
     }
+    # "viewed" is a Viber message read on the phone; the others are SMS. What reached a
+    # phone was charged its channel's price, as SMS-fly charges it.
+    price = {"sms": Decimal("0.479"), "viber": Decimal("0.750")}
     for days_ago, statuses in plan.items():
         rows = Message.objects.bulk_create(
             Message(
                 recipient="380501234567",
-                channels="sms",
+                channels="viber" if status == "viewed" else "sms",
                 content={"sms": {"source": "InfoCenter", "text": "Hello"}},
                 state="accepted",
                 status=status,
+                delivered_via=_via(status),
+                cost=price[_via(status)] if _via(status) else None,
             )
             for status in statuses
+        )
+        ChannelStatus.objects.bulk_create(
+            ChannelStatus(
+                message=row,
+                channel=row.channels,
+                status=row.status,
+                cost=price[row.channels] if row.delivered_via else None,
+            )
+            for row in rows
         )
         # created_at is stamped on insert; these messages belong to earlier days.
         Message.objects.filter(pk__in=[r.pk for r in rows]).update(
@@ -497,7 +512,14 @@ def test_the_delivery_overview_charts_the_days(
     expect(page.locator("rect.smsfly-chart-delivered").first).to_be_visible()
     # 10 delivered among 13 with an outcome; the one still pending is left out.
     expect(page.locator("#smsfly-delivery-rate")).to_have_text(re.compile(r"^77\s%$"))
+    # Nine SMS and one Viber message reached a phone: 9 x 0.479 + 0.750.
+    expect(page.locator("#smsfly-spend")).to_have_text("5.061")
     screenshot(settled(page), "overview")
+
+
+def _via(status: str) -> str:
+    """The channel that delivered a message of this status in the overview's data."""
+    return {"delivered": "sms", "viewed": "viber"}.get(status, "")
 
 
 # -- Ukrainian --------------------------------------------------------------------------
