@@ -9,9 +9,11 @@ command over it, and anything else (the admin's campaigns) can call it the same 
     print(report.sent, report.errors, [p.line for p in report.problems])
 
 The layout: :mod:`~django_smsfly.mailing.source` reads the file (header, rows,
-templates, row keys), :mod:`~django_smsfly.mailing.run` sends, and
-:mod:`~django_smsfly.mailing.report` holds what a run tells. Nothing here writes to a
-stream or to message rows: the rows are written by :mod:`django_smsfly.services`.
+templates, row keys), :mod:`~django_smsfly.mailing.run` sends,
+:mod:`~django_smsfly.mailing.report` holds what a run tells, and
+:mod:`~django_smsfly.mailing.progress` and :mod:`~django_smsfly.mailing.summary` put it
+in words. Nothing here writes to a stream or to message rows: the rows are written by
+:mod:`django_smsfly.services`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 :class:`SmsFlyCommand` turns every refusal of SMS-fly and every configuration mistake
 into a :class:`~django.core.management.CommandError` with a readable message (never a
 traceback) and exit status 1; :class:`Progress` draws a status line in place on a
-terminal; the argument types give clear messages for bad numbers.
+terminal, and :class:`RunOutput` tells a mailing run with it; the argument types give
+clear messages for bad numbers, and ``--channel`` is read one way everywhere.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.utils.translation import gettext as _
 
+from django_smsfly.channels import Channel
 from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
+from django_smsfly.mailing import MailingReport, RowResult, summary
+from django_smsfly.mailing import progress as run_progress
 
 #: Exit status of a command stopped with Ctrl-C.
 INTERRUPTED = 130
@@ -99,13 +103,6 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def money(value: Decimal | None) -> str:
-    """A stored amount without the trailing zeros of its column (``0.4790`` -> ``0.479``)."""
-    if value is None:
-        return "—"
-    return format(value.normalize(), "f")
-
-
 def error_codes(codes: Mapping[str, int]) -> str:
     """``"HTTP_500 ×3, RATE_LIMITED ×1"``, most frequent first."""
     ranked = sorted(codes.items(), key=lambda item: (-item[1], item[0]))
@@ -146,6 +143,20 @@ def positive_float(value: str) -> float:
             _("must be greater than 0, not %(value)s") % {"value": value}
         )
     return number
+
+
+def add_channel_option(parser: CommandParser) -> None:
+    """``--channel sms|viber``: only this channel (read with :func:`chosen_channels`)."""
+    parser.add_argument(
+        "--channel",
+        choices=[c.value for c in Channel],
+        help=_("Only this channel (default: both)."),
+    )
+
+
+def chosen_channels(options: Mapping[str, Any]) -> list[Channel]:
+    """The channels ``--channel`` asks for: the one it names, or every channel."""
+    return [Channel(options["channel"])] if options["channel"] else list(Channel)
 
 
 def _float(value: str) -> float:
@@ -224,3 +235,57 @@ class Progress:
         if self._visible:
             self._out.write("")
             self._visible = False
+
+
+class RunOutput:
+    """A mailing run told on a command's streams: a line for each row worth telling
+    (:func:`~django_smsfly.mailing.summary.row_line`), a progress line, and the summary.
+
+    On a terminal the progress line is redrawn in place; elsewhere (a log, a pipe) it is
+    written as a plain line every :data:`~django_smsfly.mailing.progress.PLAIN_EVERY`
+    seconds, with no carriage returns. Pass :meth:`row` and :meth:`progress` to the run
+    as its callbacks, and its report to :meth:`finish`.
+    """
+
+    def __init__(self, command: SmsFlyCommand) -> None:
+        self.command = command
+        # Read when the run starts, so that a test's clock put in its place is the one used.
+        self.clock = run_progress.monotonic
+        self.started = self.clock()
+        self.bar = Progress(command.stdout, enabled=command.verbosity >= 1, clock=self.clock)
+        self.bar.REDRAW_EVERY = run_progress.REDRAW_EVERY
+        self.plain = command.verbosity >= 1 and not self.bar.enabled
+        self.ticker = run_progress.Ticker(run_progress.PLAIN_EVERY, self.clock)
+
+    def row(self, result: RowResult) -> None:
+        """Write the row's line: a problem on stderr always, the rest by verbosity."""
+        told = summary.row_line(result)
+        if told is None:
+            return
+        if told.problem:
+            self.bar.clear()
+            self.command.stderr.write(told.text)
+        elif self.command.verbosity >= told.level:
+            self.bar.clear()
+            self.command.stdout.write(told.text)
+
+    def progress(self, report: MailingReport) -> None:
+        """Redraw the progress line on a terminal; elsewhere write it when one is due."""
+        if not self.plain:
+            self.bar.update(self._progress_line(report))
+        elif self.ticker.due():
+            self.command.stdout.write(self._progress_line(report))
+
+    def _progress_line(self, report: MailingReport) -> str:
+        elapsed = self.clock() - self.started
+        return run_progress.progress_line(report, report.total, elapsed)
+
+    def finish(self, report: MailingReport) -> None:
+        """End the progress line (the run's last state stays on screen) and write the
+        summary."""
+        if report.rows and self.plain:
+            self.command.stdout.write(self._progress_line(report))
+        elif report.rows:
+            self.bar.finish(self._progress_line(report))
+        for line in summary.summary_lines(report):
+            self.command.say(line)

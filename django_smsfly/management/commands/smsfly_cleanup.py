@@ -55,38 +55,40 @@ class Command(SmsFlyCommand):
         older_than = dt.timedelta(days=options["older_than"])
         codes_days = options["verifications_older_than"]
         codes_older_than = dt.timedelta(days=codes_days) if codes_days else older_than
-        if options["dry_run"]:
-            count = services.count_old_messages(older_than)
-            self.say(
-                ngettext(
-                    "%(count)d message would be deleted.",
-                    "%(count)d messages would be deleted.",
-                    count,
-                )
-                % {"count": count}
+        dry_run = options["dry_run"]
+        # A dry run goes the same way as the real one, counting where it would delete.
+        if dry_run:
+            messages, codes_of = services.count_old_messages, verification.count_old_verifications
+        else:
+            messages, codes_of = (
+                services.delete_old_messages,
+                verification.delete_old_verifications,
             )
-            codes = verification.count_old_verifications(codes_older_than)
-            if codes or codes_days:
-                self.say(
-                    ngettext(
-                        "%(count)d verification would be deleted.",
-                        "%(count)d verifications would be deleted.",
-                        codes,
-                    )
-                    % {"count": codes}
-                )
-            return
-        count = services.delete_old_messages(older_than)
-        self.say(
-            ngettext("%(count)d message deleted.", "%(count)d messages deleted.", count)
-            % {"count": count}
-        )
-        codes = verification.delete_old_verifications(codes_older_than)
+        count = messages(older_than)
+        self.say(_messages_line(count, dry_run=dry_run))
+        codes = codes_of(codes_older_than)
         # A site that sends no codes sees the report it always had.
         if codes or codes_days:
-            self.say(
-                ngettext(
-                    "%(count)d verification deleted.", "%(count)d verifications deleted.", codes
-                )
-                % {"count": codes}
-            )
+            self.say(_verifications_line(codes, dry_run=dry_run))
+
+
+def _messages_line(count: int, *, dry_run: bool) -> str:
+    if dry_run:
+        return ngettext(
+            "%(count)d message would be deleted.", "%(count)d messages would be deleted.", count
+        ) % {"count": count}
+    return ngettext("%(count)d message deleted.", "%(count)d messages deleted.", count) % {
+        "count": count
+    }
+
+
+def _verifications_line(count: int, *, dry_run: bool) -> str:
+    if dry_run:
+        return ngettext(
+            "%(count)d verification would be deleted.",
+            "%(count)d verifications would be deleted.",
+            count,
+        ) % {"count": count}
+    return ngettext(
+        "%(count)d verification deleted.", "%(count)d verifications deleted.", count
+    ) % {"count": count}

@@ -9,8 +9,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from django_smsfly import services
-from django_smsfly.channels import Channel
-from django_smsfly.management.commands._common import SmsFlyCommand
+from django_smsfly.management.commands._common import (
+    SmsFlyCommand,
+    add_channel_option,
+    chosen_channels,
+)
 from django_smsfly.pricing import network_name
 
 
@@ -34,11 +37,7 @@ class Command(SmsFlyCommand):
         parser.add_argument(
             "--mnc", help=_("Mobile network code: only this network (for example 01).")
         )
-        parser.add_argument(
-            "--channel",
-            choices=[c.value for c in Channel],
-            help=_("Only this channel (default: both)."),
-        )
+        add_channel_option(parser)
         parser.add_argument(
             "--json",
             action="store_true",
@@ -50,7 +49,7 @@ class Command(SmsFlyCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Ask SMS-fly and print the prices as a table or JSON."""
-        channels = [Channel(options["channel"])] if options["channel"] else list(Channel)
+        channels = chosen_channels(options)
         client = services.get_client()
         if options["mnc"] is not None:
             prices = client.get_price(options["mcc"], options["mnc"], channels)

@@ -8,7 +8,6 @@ report becomes the lines and the exit status here.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -21,18 +20,17 @@ from django_smsfly.campaigns import CampaignError
 from django_smsfly.campaigns import cli as campaign_cli
 from django_smsfly.channels import Channel
 from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
-from django_smsfly.mailing import MailingContent, MailingReport, Outcome, RowResult
-from django_smsfly.mailing import progress as run_progress
+from django_smsfly.mailing import MailingContent, MailingReport
+from django_smsfly.mailing.summary import channel_names, cost_line, money, segments_text
 from django_smsfly.management.commands._common import (
     INTERRUPTED,
-    Progress,
+    RunOutput,
     SmsFlyCommand,
-    money,
     non_negative_float,
     positive_int,
 )
 from django_smsfly.models import Message, MessageTemplate
-from django_smsfly.segments import Segments, count_segments
+from django_smsfly.segments import count_segments
 from django_smsfly.validation import SmsContent, ViberContent
 
 
@@ -264,11 +262,12 @@ class Command(SmsFlyCommand):
             recipient, channels=channels, sms=sms, viber=viber
         )
         self.say(_("Recipient: %(recipient)s") % {"recipient": prepared.recipient})
-        self.say(_("Channels: %(channels)s") % {"channels": _channel_names(prepared.channels)})
+        self.say(_("Channels: %(channels)s") % {"channels": channel_names(prepared.channels)})
         sms_block = prepared.data.get(Channel.SMS.value)
         if sms_block:
             self.say(
-                _("SMS: %(segments)s") % {"segments": _segments(count_segments(sms_block["text"]))}
+                _("SMS: %(segments)s")
+                % {"segments": segments_text(count_segments(sms_block["text"]))}
             )
         try:
             estimate = services.estimate_cost(recipient, channels=channels, sms=sms, viber=viber)
@@ -277,13 +276,13 @@ class Command(SmsFlyCommand):
         except SmsFlyError as exc:
             self.say(_("Estimated cost: unknown (%(error)s).") % {"error": exc})
         else:
-            self.say(_cost_line(estimate.first, estimate.most, len(channels)))
+            self.say(cost_line(estimate.first, estimate.most, len(channels)))
 
     # -- a CSV file ----------------------------------------------------------------------
 
     def _run_csv(self, content: MailingContent, options: dict[str, Any]) -> None:
         """Run the file through :func:`~django_smsfly.mailing.run_csv`; tell how it went."""
-        output = _CsvOutput(self)
+        output = RunOutput(self)
         try:
             report = _run_file(content, options, output)
         except mailing.MailingInterrupted as exc:
@@ -313,7 +312,7 @@ class Command(SmsFlyCommand):
 
 
 def _run_file(
-    content: MailingContent, options: dict[str, Any], output: _CsvOutput
+    content: MailingContent, options: dict[str, Any], output: RunOutput
 ) -> MailingReport:
     """A dry run checks the file here; a real run is a campaign (origin ``cli``): the
     same file and --campaign name find it again, and it runs through the campaigns'
@@ -400,268 +399,3 @@ def _content(options: dict[str, Any]) -> MailingContent:
         ttl=options["ttl"],
         flash=bool(options["flash"]),
     )
-
-
-class _CsvOutput:
-    """A CSV run in lines: one for each row worth telling, a progress line, a summary."""
-
-    def __init__(self, command: Command) -> None:
-        self.command = command
-        self.clock = run_progress.monotonic
-        self.started = self.clock()
-        self.bar = Progress(command.stdout, enabled=command.verbosity >= 1, clock=self.clock)
-        self.bar.REDRAW_EVERY = run_progress.REDRAW_EVERY
-        # Not a terminal (a log, a pipe): a plain line every so often instead, no "\r".
-        self.plain = command.verbosity >= 1 and not self.bar.enabled
-        self.ticker = run_progress.Ticker(run_progress.PLAIN_EVERY, self.clock)
-
-    def row(self, result: RowResult) -> None:
-        """A line for one row: problems on stderr always, the rows another run has at
-        verbosity 1, everything else at verbosity 2."""
-        line = {"line": result.line}
-        message = result.message
-        if result.is_problem:
-            self.bar.clear()
-            self.command.stderr.write(
-                _("Line %(line)d: %(problem)s") % {**line, "problem": result.detail}
-            )
-        elif result.outcome is Outcome.ELSEWHERE and message is not None:
-            self._say(
-                _(
-                    "Line %(line)d: in progress elsewhere: %(recipient)s, message %(pk)d "
-                    "(%(state)s)."
-                )
-                % {
-                    **line,
-                    "recipient": message.recipient,
-                    "pk": message.pk,
-                    "state": message.get_state_display(),
-                }
-            )
-        elif result.outcome is Outcome.SENT and message is not None:
-            self._say(
-                _("Line %(line)d: %(recipient)s accepted as message %(pk)d.")
-                % {**line, "recipient": message.recipient, "pk": message.pk},
-                level=2,
-            )
-        elif result.outcome is Outcome.QUEUED:
-            self._say(
-                _("Line %(line)d: queued for a retry: %(problem)s")
-                % {**line, "problem": result.detail},
-                level=2,
-            )
-        elif result.outcome is Outcome.SKIPPED and message is not None:
-            self._say(
-                _("Line %(line)d: already sent as message %(pk)d (%(state)s); skipped.")
-                % {**line, "pk": message.pk, "state": message.get_state_display()},
-                level=2,
-            )
-        elif result.outcome is Outcome.CHECKED:
-            self._say(
-                _("Line %(line)d: %(details)s") % {**line, "details": _row_details(result)},
-                level=2,
-            )
-
-    def _say(self, text: str, *, level: int = 1) -> None:
-        if self.command.verbosity >= level:
-            self.bar.clear()
-            self.command.stdout.write(text)
-
-    def progress(self, report: MailingReport) -> None:
-        """Redraw the progress line on a terminal; elsewhere write it as a plain line
-        every ``PLAIN_EVERY`` seconds."""
-        if not self.plain:
-            self.bar.update(self._progress_line(report))
-        elif self.ticker.due():
-            self.command.stdout.write(self._progress_line(report))
-
-    def _progress_line(self, report: MailingReport) -> str:
-        elapsed = self.clock() - self.started
-        return run_progress.progress_line(report, report.total, elapsed)
-
-    def finish(self, report: MailingReport) -> None:
-        """End the progress line and write the summary."""
-        if report.rows and self.plain:
-            self.command.stdout.write(self._progress_line(report))
-        elif report.rows:
-            self.bar.finish(self._progress_line(report))
-        if report.dry_run:
-            self._dry_run_summary(report)
-            return
-        say = self.command.say
-        counts = {
-            "rows": report.rows,
-            "sent": report.sent,
-            "skipped": report.skipped,
-            "queued": report.queued,
-            "errors": report.errors,
-            "enqueued": report.enqueued,
-        }
-        if report.deferred:
-            say(
-                ngettext(
-                    "%(rows)d row: %(enqueued)d handed to the task workers, %(skipped)d "
-                    "skipped as already sent, %(errors)d invalid.",
-                    "%(rows)d rows: %(enqueued)d handed to the task workers, %(skipped)d "
-                    "skipped as already sent, %(errors)d invalid.",
-                    report.rows,
-                )
-                % counts
-            )
-        else:
-            say(
-                ngettext(
-                    "%(rows)d row: %(sent)d sent, %(skipped)d skipped as already sent, "
-                    "%(queued)d queued for a retry, %(errors)d failed.",
-                    "%(rows)d rows: %(sent)d sent, %(skipped)d skipped as already sent, "
-                    "%(queued)d queued for a retry, %(errors)d failed.",
-                    report.rows,
-                )
-                % counts
-            )
-        if report.elsewhere:
-            say(
-                ngettext(
-                    "%(count)d row in progress elsewhere (another run, a task worker or "
-                    "smsfly_sync has it): not counted above as sent.",
-                    "%(count)d rows in progress elsewhere (another run, a task worker or "
-                    "smsfly_sync has them): not counted above as sent.",
-                    report.elsewhere,
-                )
-                % {"count": report.elsewhere}
-            )
-        self._campaign_lines(report)
-        if report.deferred:
-            say(_("Follow their progress with smsfly_sync or in the admin."))
-            return
-        if report.sent:
-            say(_("Cost: %(cost)s") % {"cost": money(report.cost)})
-        if report.queued:
-            say(_("Queued messages are sent again by smsfly_sync when their time comes."))
-
-    def _campaign_lines(self, report: MailingReport) -> None:
-        """What a campaign's run adds: rows waiting for quiet hours to end, opted-out
-        numbers and duplicate rows (none of them sent now)."""
-        say = self.command.say
-        if report.scheduled:
-            say(
-                ngettext(
-                    "%(count)d row waits for the end of its quiet hours; smsfly_sync sends "
-                    "it then.",
-                    "%(count)d rows wait for the end of their quiet hours; smsfly_sync "
-                    "sends them then.",
-                    report.scheduled,
-                )
-                % {"count": report.scheduled}
-            )
-        if report.opted_out:
-            say(
-                ngettext(
-                    "%(count)d row not sent: the number is on the opt-out list.",
-                    "%(count)d rows not sent: their numbers are on the opt-out list.",
-                    report.opted_out,
-                )
-                % {"count": report.opted_out}
-            )
-        if report.duplicate:
-            say(
-                ngettext(
-                    "%(count)d row not sent: the number of an earlier row.",
-                    "%(count)d rows not sent: the numbers of earlier rows.",
-                    report.duplicate,
-                )
-                % {"count": report.duplicate}
-            )
-
-    def _dry_run_summary(self, report: MailingReport) -> None:
-        say = self.command.say
-        say(
-            ngettext(
-                "%(rows)d row checked: %(valid)d valid, %(errors)d invalid, %(skipped)d "
-                "already sent (would be skipped).",
-                "%(rows)d rows checked: %(valid)d valid, %(errors)d invalid, %(skipped)d "
-                "already sent (would be skipped).",
-                report.rows,
-            )
-            % {
-                "rows": report.rows,
-                "valid": report.checked,
-                "errors": report.errors,
-                "skipped": report.skipped,
-            }
-        )
-        if report.encodings:
-            by_encoding = ", ".join(
-                f"{name} ×{count}" for name, count in sorted(report.encodings.items())
-            )
-            say(
-                _("SMS parts: %(parts)d (%(encodings)s)")
-                % {"parts": report.parts, "encodings": by_encoding}
-            )
-        if not report.checked:
-            pass  # nothing would be sent: no cost to estimate
-        elif report.price_error is not None:
-            say(_("Estimated cost: unknown (%(error)s).") % {"error": report.price_error})
-        else:
-            say(_cost_line(report.first, report.most, len(report.channels)))
-            if report.unpriced:
-                say(
-                    ngettext(
-                        "No price is known for %(count)d message (line %(lines)s); it is "
-                        "not counted.",
-                        "No price is known for %(count)d messages (lines %(lines)s); they "
-                        "are not counted.",
-                        report.unpriced,
-                    )
-                    % {
-                        "count": report.unpriced,
-                        "lines": _line_list(report.unpriced_lines, report.unpriced),
-                    }
-                )
-        say(_("Dry run: nothing was sent."))
-
-
-#: The most line numbers a summary names; the rest are counted.
-LINES_SHOWN = 10
-
-
-def _line_list(lines: list[int], count: int) -> str:
-    """``"3, 7, 9"``, or ``"3, 7, 9 and 41 more"`` when there are more than are shown."""
-    shown = lines[:LINES_SHOWN]
-    text = ", ".join(str(line) for line in shown)
-    if count > len(shown):
-        text += " " + _("and %(more)d more") % {"more": count - len(shown)}
-    return text
-
-
-def _row_details(result: RowResult) -> str:
-    """Dry run: ``380500000100 · sms · 1 part, GSM-7, 5 characters · 0.479``."""
-    parts = [result.recipient, _channel_names(result.channels)]
-    if result.segments is not None:
-        parts.append(_segments(result.segments))
-    if result.estimate is not None and result.estimate.first is not None:
-        parts.append(money(result.estimate.first))
-    return " · ".join(parts)
-
-
-def _channel_names(channels: tuple[Channel, ...]) -> str:
-    return ", ".join(c.value for c in channels)
-
-
-def _segments(segments: Segments) -> str:
-    return ngettext(
-        "%(parts)d part, %(encoding)s, %(length)d characters",
-        "%(parts)d parts, %(encoding)s, %(length)d characters",
-        segments.parts,
-    ) % {"parts": segments.parts, "encoding": segments.encoding, "length": segments.length}
-
-
-def _cost_line(first: Decimal | None, most: Decimal | None, channels: int) -> str:
-    if first is None:
-        return _("Estimated cost: unknown (no price for this number's network).")
-    if channels > 1:
-        return _("Estimated cost: %(first)s if the first channel delivers, at most %(most)s.") % {
-            "first": money(first),
-            "most": money(most),
-        }
-    return _("Estimated cost: %(cost)s.") % {"cost": money(first)}

@@ -10,7 +10,11 @@ from django.utils.translation import gettext_noop
 
 from django_smsfly import services
 from django_smsfly.channels import Channel
-from django_smsfly.management.commands._common import SmsFlyCommand
+from django_smsfly.management.commands._common import (
+    SmsFlyCommand,
+    add_channel_option,
+    chosen_channels,
+)
 
 
 class Command(SmsFlyCommand):
@@ -23,11 +27,7 @@ class Command(SmsFlyCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Options: --channel, --json."""
-        parser.add_argument(
-            "--channel",
-            choices=[c.value for c in Channel],
-            help=_("Only this channel (default: both)."),
-        )
+        add_channel_option(parser)
         parser.add_argument(
             "--json",
             action="store_true",
@@ -36,7 +36,7 @@ class Command(SmsFlyCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Ask SMS-fly and print the names."""
-        channels = [Channel(options["channel"])] if options["channel"] else list(Channel)
+        channels = chosen_channels(options)
         sources = services.get_client().get_sources(channels)
         names = {channel.value: list(sources.for_channel(channel)) for channel in channels}
         if options["json"]:
