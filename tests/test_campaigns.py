@@ -4,6 +4,7 @@ the shared rate, pause/resume/cancel, scheduling, quiet hours, progress and expo
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,11 +12,12 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_smsfly import campaigns
+from django_smsfly import campaigns, taskcompat, tasks
 from django_smsfly.backends.sandbox import get_simulator
 from django_smsfly.campaigns import runner
 from django_smsfly.mailing import RowResult
@@ -312,6 +314,34 @@ def test_a_dead_runner_is_replaced_once_its_lease_ran_out() -> None:
     campaign.refresh_from_db()
     assert campaign.status == Status.FINISHED
     assert len(sent_to()) == 3
+
+
+def test_a_runner_holding_its_lease_gets_no_second_one_from_the_sync_passes(
+    settings: Any,
+) -> None:
+    """Every smsfly_sync pass and every sync_due task starts what is due: a runner whose
+    lease holds is left alone pass after pass, while one whose lease ran out is revived."""
+    dummy = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
+    settings.TASKS = {"default": {"BACKEND": f"{dummy}.backends.dummy.DummyBackend"}}
+    backend = taskcompat.get_backend("default")
+    alive, dead = make(*people(2)), make(*people(2, start=200))
+    now = timezone.now()
+    Campaign.objects.filter(pk=alive.pk).update(
+        status=Status.RUNNING, claim_token="alive", lease_until=runner.lease_until(now)
+    )
+    Campaign.objects.filter(pk=dead.pk).update(
+        status=Status.RUNNING, claim_token="dead", lease_until=now - dt.timedelta(seconds=1)
+    )
+    passes = [
+        lambda: call_command("smsfly_sync", stdout=io.StringIO()),
+        tasks.sync_due.call,
+    ]
+    for sync_pass in passes * 2:
+        backend.clear()
+        committed(sync_pass)
+        runners = [r.args for r in backend.results if r.task.name == "run_campaign"]
+        assert runners == [[dead.pk]]
+    backend.clear()
 
 
 # -- progress and export ---------------------------------------------------------------
