@@ -25,12 +25,21 @@ Fixtures
 ``page``
     ``new_page()``: an English browser, not logged in.
 ``log_in(page, username="admin", password="password")``
-    Logs in through the admin's login form and waits for the admin's index.
+    Logs in through the admin's login form and waits for the admin's index; a refused
+    login raises ``AssertionError`` with the form's error.
+``language``
+    ``"en"`` or ``"uk"``: a test that asks for it runs once in each of the admin's
+    languages (``helpers.LOCALES``).
+``operator_page(language="en")``
+    A fresh page whose browser asks for ``language``, logged in as pytest-django's
+    ``admin_user`` (a superuser, ``admin`` / ``password``), the admin answering in that
+    language. Call it twice for two operators side by side.
 ``logged_in_page``
-    ``page`` logged in as pytest-django's ``admin_user`` (a superuser, ``admin`` /
-    ``password``).
-``admin_url``
-    ``admin_url("django_smsfly/message/")`` is the absolute URL of an admin path.
+    ``operator_page()``: an English operator's page.
+``compose_page(language="en")``
+    ``operator_page(language)`` on the compose page (the message add form).
+``url``
+    ``url("admin:django_smsfly_message_change", pk)`` is the absolute URL of a named page.
 ``sandbox``
     The process-wide SMS-fly simulator (the live server's too), with its clock frozen:
     ``sandbox.advance(10)`` makes ten seconds pass for SMS-fly.
@@ -41,8 +50,8 @@ Fixtures
 A test of a new admin page, for example::
 
     @pytest.mark.django_db(transaction=True)
-    def test_the_balance_panel(logged_in_page, admin_url, screenshot):
-        logged_in_page.goto(admin_url("django_smsfly/message/"))
+    def test_the_balance_panel(logged_in_page, url, screenshot):
+        logged_in_page.goto(url("admin:django_smsfly_message_changelist"))
         expect(logged_in_page.locator(".smsfly-balance")).to_contain_text("1000.000")
         screenshot(logged_in_page, "balance-panel")
 
@@ -63,10 +72,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.test import override_settings
+from django.urls import reverse
 from pytest_django.live_server_helper import LiveServer
 
 from django_smsfly.backends.sandbox import Simulator, get_simulator
+from tests.browser.helpers import LOCALES, OpenPage
 
 if TYPE_CHECKING:  # pragma: no cover
     from playwright.sync_api import Browser, Page, ViewportSize
@@ -201,14 +213,23 @@ def _browser_settings(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    # The balance and the sender names are cached (for a minute, five minutes); every
+    # test starts from an empty cache so that it sees the sandbox as it set it up.
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
-def admin_url(live_server: LiveServer) -> Callable[[str], str]:
-    """``admin_url("django_smsfly/message/")``: the absolute URL of an admin path."""
+def url(live_server: LiveServer) -> Callable[..., str]:
+    """``url("admin:...", *args)``: the absolute URL of a named page on the live server."""
 
-    def url(path: str = "") -> str:
-        return f"{live_server.url}/admin/{path.lstrip('/')}"
+    def absolute(name: str, *args: Any) -> str:
+        return f"{live_server.url}{reverse(name, args=args)}"
 
-    return url
+    return absolute
 
 
 @pytest.fixture
@@ -252,11 +273,11 @@ def page(new_page: Callable[..., Page]) -> Page:
 
 
 @pytest.fixture
-def log_in(admin_url: Callable[[str], str]) -> Callable[..., None]:
+def log_in(url: Callable[..., str]) -> Callable[..., None]:
     """``log_in(page, username, password)``: through the admin's login form."""
 
     def submit(page: Page, username: str = "admin", password: str = "password") -> None:  # noqa: S107 - pytest-django's admin_user
-        page.goto(admin_url("login/"))
+        page.goto(url("admin:login"))
         page.fill("#id_username", username)
         page.fill("#id_password", password)
         page.click("input[type=submit]")
@@ -268,11 +289,45 @@ def log_in(admin_url: Callable[[str], str]) -> Callable[..., None]:
     return submit
 
 
+@pytest.fixture(params=sorted(LOCALES))
+def language(request: pytest.FixtureRequest) -> str:
+    """The admin's language for the test: a test that asks for it runs in each."""
+    return str(request.param)
+
+
 @pytest.fixture
-def logged_in_page(page: Page, admin_user: Any, log_in: Callable[..., None]) -> Page:
-    """``page``, logged in as pytest-django's ``admin_user`` (``admin`` / ``password``)."""
-    log_in(page, admin_user.username, "password")
-    return page
+def operator_page(
+    new_page: Callable[..., Page], admin_user: Any, log_in: Callable[..., None]
+) -> OpenPage:
+    """``operator_page("uk")``: a fresh page of a logged-in operator in that language."""
+    from playwright.sync_api import expect
+
+    def open_page(language: str = "en") -> Page:
+        page = new_page(locale=LOCALES[language])
+        log_in(page, admin_user.username, "password")
+        # The browser's language chose the admin's: the tests of either rely on it.
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        return page
+
+    return open_page
+
+
+@pytest.fixture
+def logged_in_page(operator_page: OpenPage) -> Page:
+    """An English page logged in as pytest-django's ``admin_user`` (``admin`` / ``password``)."""
+    return operator_page()
+
+
+@pytest.fixture
+def compose_page(operator_page: OpenPage, url: Callable[..., str]) -> OpenPage:
+    """``compose_page("uk")``: ``operator_page("uk")`` on the compose page."""
+
+    def open_page(language: str = "en") -> Page:
+        page = operator_page(language)
+        page.goto(url("admin:django_smsfly_message_add"))
+        return page
+
+    return open_page
 
 
 @pytest.fixture

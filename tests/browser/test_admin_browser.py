@@ -11,10 +11,11 @@ from playwright.sync_api import Error, Page, expect
 from django_smsfly import send_sms, send_viber
 from django_smsfly.backends.sandbox import TEST_NUMBERS, Outcome, Simulator
 from django_smsfly.services import sync_statuses
+from tests.browser.helpers import OpenPage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MESSAGES = "django_smsfly/message/"
+MESSAGES = "admin:django_smsfly_message_changelist"
 
 
 def test_a_superuser_logs_in_through_the_login_form(
@@ -31,20 +32,18 @@ def test_a_superuser_logs_in_through_the_login_form(
 
 
 def test_a_wrong_password_is_refused(
-    page: Page, admin_user: object, admin_url: Callable[[str], str]
+    page: Page, admin_user: object, log_in: Callable[..., None], url: Callable[..., str]
 ) -> None:
-    page.goto(admin_url("login/"))
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "not-the-password")
-    page.click("input[type=submit]")
+    with pytest.raises(AssertionError, match="login failed"):
+        log_in(page, "admin", "not-the-password")
     expect(page.locator(".errornote")).to_be_visible()
-    page.goto(admin_url(MESSAGES))
+    page.goto(url(MESSAGES))
     expect(page).to_have_url(re.compile(r"/admin/login/\?next="))
 
 
 def test_the_list_shows_messages_sent_through_the_services(
     logged_in_page: Page,
-    admin_url: Callable[[str], str],
+    url: Callable[..., str],
     sandbox: Simulator,
     screenshot: Callable[..., object],
 ) -> None:
@@ -55,7 +54,7 @@ def test_the_list_shows_messages_sent_through_the_services(
         sms_text="Your order #42 has shipped: example.com/orders/42",
     )
     page = logged_in_page
-    page.goto(admin_url(MESSAGES))
+    page.goto(url(MESSAGES))
     expect(page.locator("#result_list tbody tr")).to_have_count(2)
     sms = page.locator("#result_list tbody tr", has_text="380501234567")
     viber = page.locator("#result_list tbody tr", has_text="380671234567")
@@ -69,14 +68,14 @@ def test_the_list_shows_messages_sent_through_the_services(
 
 
 def test_a_status_advances_after_a_sync(
-    logged_in_page: Page, admin_url: Callable[[str], str], sandbox: Simulator
+    logged_in_page: Page, url: Callable[..., str], sandbox: Simulator
 ) -> None:
     delivered = send_sms("380501234567", "Hello")
     fallback = send_viber(
         TEST_NUMBERS[Outcome.NO_VIBER], text="Viber cannot deliver this", sms_text="SMS can"
     )
     page = logged_in_page
-    page.goto(admin_url(MESSAGES))
+    page.goto(url(MESSAGES))
     expect(page.locator("#result_list tbody tr", has_text="380501234567")).not_to_contain_text(
         "delivered"
     )
@@ -98,10 +97,8 @@ def test_a_status_advances_after_a_sync(
 
 
 def test_the_admin_speaks_ukrainian_to_a_ukrainian_browser(
-    new_page: Callable[..., Page],
-    admin_user: object,
-    log_in: Callable[..., None],
-    admin_url: Callable[[str], str],
+    operator_page: OpenPage,
+    url: Callable[..., str],
     sandbox: Simulator,
     screenshot: Callable[..., object],
 ) -> None:
@@ -109,18 +106,16 @@ def test_the_admin_speaks_ukrainian_to_a_ukrainian_browser(
     sandbox.advance(10)
     sync_statuses(message_pks=[message.pk])
 
-    ukrainian = new_page(locale="uk-UA")
-    log_in(ukrainian)
+    ukrainian = operator_page("uk")
     expect(ukrainian.locator("#content-main")).to_contain_text("Повідомлення")
-    ukrainian.goto(admin_url(MESSAGES))
+    ukrainian.goto(url(MESSAGES))
     expect(ukrainian.locator("#result_list thead")).to_contain_text("Одержувач")
     line = ukrainian.locator("#result_list tbody tr", has_text="380501234567")
     expect(line).to_contain_text("доставлено")
 
     # The same admin, the same moment, for an English browser.
-    english = new_page(locale="en-US")
-    log_in(english)
-    english.goto(admin_url(MESSAGES))
+    english = operator_page("en")
+    english.goto(url(MESSAGES))
     expect(english.locator("#result_list thead")).to_contain_text("Recipient")
     expect(english.locator("#result_list tbody tr")).to_contain_text("delivered")
     expect(english.locator("body")).not_to_contain_text("доставлено")

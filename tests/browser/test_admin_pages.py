@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
-from pytest_django.live_server_helper import LiveServer
 
 from django_smsfly import send_sms, send_viber
 from django_smsfly.backends.sandbox import Fault, Simulator
 from django_smsfly.models import ChannelStatus, Message
 from django_smsfly.validation import BUTTON_CAPTION_MAX
+from tests.browser.helpers import MESSAGE_PAGE, OpenPage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,8 +31,6 @@ LIST = "admin:django_smsfly_message_changelist"
 ADD = "admin:django_smsfly_message_add"
 CHANGE = "admin:django_smsfly_message_change"
 OVERVIEW = "admin:django_smsfly_message_overview"
-#: The address of a message's own page, whatever its primary key.
-MESSAGE_PAGE = re.compile(r"/admin/django_smsfly/message/\d+/change/$")
 
 Screenshot = Callable[..., object]
 
@@ -43,25 +40,6 @@ def settled(page: Page) -> Page:
     screenshot of the page as an operator sees it."""
     page.wait_for_load_state("load")
     return page
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    # The balance and the sender names are cached (for a minute, five minutes); every
-    # test starts from an empty cache so that it sees the sandbox as it set it up.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def url(live_server: LiveServer) -> Callable[..., str]:
-    """``url("admin:...", *args)``: the absolute URL of a named admin page."""
-
-    def absolute(name: str, *args: Any) -> str:
-        return f"{live_server.url}{reverse(name, args=args)}"
-
-    return absolute
 
 
 def success(page: Page) -> Locator:
@@ -526,9 +504,7 @@ def _via(status: str) -> str:
 
 
 def test_the_admin_pages_speak_ukrainian(
-    new_page: Callable[..., Page],
-    admin_user: Any,
-    log_in: Callable[..., None],
+    operator_page: OpenPage,
     url: Callable[..., str],
     sandbox: Simulator,
     screenshot: Screenshot,
@@ -536,8 +512,7 @@ def test_the_admin_pages_speak_ukrainian(
     send_sms("050 123 4567", "Привіт")
     send_viber("067 123 45 67", text="Замовлення вже в дорозі", sms_text="Замовлення в дорозі")
     sandbox.balance = 42
-    page = new_page(locale="uk-UA")
-    log_in(page)
+    page = operator_page("uk")
 
     # The list, with its links and the balance panel.
     page.goto(url(LIST))

@@ -28,12 +28,12 @@ from pytest_django.live_server_helper import LiveServer
 from django_smsfly import campaigns, taskcompat
 from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.models import Campaign, OptOut
+from tests.browser.helpers import OpenPage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 _PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
 DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
-LANGUAGES = {"en": "en-US", "uk": "uk-UA"}
 
 #: Lines 2 and 6 valid, 3 invalid, 4 opted out, 5 the same number as line 2.
 MIXED_CSV = (
@@ -72,8 +72,8 @@ TEXTS = {
 CAMPAIGN_PAGE = re.compile(r"/admin/django_smsfly/campaign/(\d+)/change/$")
 
 
-@pytest.fixture
-def dummy_tasks(settings: Any) -> None:
+@pytest.fixture(autouse=True)
+def _dummy_tasks(settings: Any) -> None:
     """Starting records the runner's task (in the server thread's backend); the test
     runs the runner itself."""
     settings.TASKS = {"default": {"BACKEND": DUMMY}}
@@ -84,36 +84,16 @@ def _media(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
-@pytest.fixture(params=sorted(LANGUAGES))
-def language(request: pytest.FixtureRequest) -> str:
-    """The admin's language for the test: each test runs in English and in Ukrainian."""
-    return str(request.param)
-
-
-@pytest.fixture
-def operator_page(
-    language: str,
-    new_page: Callable[..., Page],
-    admin_user: Any,
-    log_in: Callable[..., None],
-) -> Page:
-    """A logged-in operator's page in the test's language."""
-    page = new_page(locale=LANGUAGES[language])
-    log_in(page, admin_user.username, "password")
-    expect(page.locator("html")).to_have_attribute("lang", language)
-    return page
-
-
 def upload(
     page: Page,
-    live_server: LiveServer,
+    url: Callable[..., str],
     name: str,
     text: str = MIXED_CSV,
     *,
     before_submit: Callable[[Page], object] = lambda page: None,
 ) -> Campaign:
     """Fill the new-campaign form and submit it; the check report follows."""
-    page.goto(f"{live_server.url}/admin/django_smsfly/campaign/add/")
+    page.goto(url("admin:django_smsfly_campaign_add"))
     page.fill("#id_name", name)
     csv_file: FilePayload = {"name": "people.csv", "mimeType": "text/csv", "buffer": text.encode()}
     page.set_input_files("#id_file", files=csv_file)
@@ -128,18 +108,17 @@ def upload(
 
 
 def test_upload_report_and_schedule(
-    operator_page: Page,
+    operator_page: OpenPage,
     language: str,
-    live_server: LiveServer,
-    dummy_tasks: None,
+    url: Callable[..., str],
     sandbox: Simulator,
     screenshot: Callable[..., object],
 ) -> None:
-    page = operator_page
+    page = operator_page(language)
     OptOut.objects.create(recipient="380501234568")
     campaign = upload(
         page,
-        live_server,
+        url,
         "Spring sale",
         before_submit=lambda page: (
             language == "en" and screenshot(page, "campaign-new", full_page=True)
@@ -182,17 +161,17 @@ def test_upload_report_and_schedule(
 
 
 def test_start_once_pause_resume_and_live_progress(
-    operator_page: Page,
+    operator_page: OpenPage,
     language: str,
+    url: Callable[..., str],
     live_server: LiveServer,
-    dummy_tasks: None,
     sandbox: Simulator,
     screenshot: Callable[..., object],
 ) -> None:
-    page = operator_page
+    page = operator_page(language)
     texts = TEXTS[language]
     OptOut.objects.create(recipient="380501234568")
-    campaign = upload(page, live_server, "June news")
+    campaign = upload(page, url, "June news")
 
     # A double click on "Send now" posts the start form once (the button is disabled
     # as the form goes), and the campaign starts once.
@@ -261,17 +240,10 @@ def test_start_once_pause_resume_and_live_progress(
     expect(page.locator("#result_list tbody tr")).to_have_count(3)
 
 
-def test_cancel_asks_first_and_fits_a_phone(
-    new_page: Callable[..., Page],
-    admin_user: Any,
-    log_in: Callable[..., None],
-    live_server: LiveServer,
-    dummy_tasks: None,
-) -> None:
-    page = new_page()
+def test_cancel_asks_first_and_fits_a_phone(logged_in_page: Page, url: Callable[..., str]) -> None:
+    page = logged_in_page
     page.set_viewport_size({"width": 390, "height": 844})
-    log_in(page, admin_user.username, "password")
-    campaign = upload(page, live_server, "Phone check")
+    campaign = upload(page, url, "Phone check")
     # Nothing sticks out sideways at a phone's width: not the report's tables either.
     page.wait_for_load_state("load")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -6,55 +6,28 @@ and Ukrainian."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.urls import reverse
 from django.utils import translation
-from django.utils.translation import gettext, ngettext
-from playwright.sync_api import Page, expect
-from pytest_django.live_server_helper import LiveServer
+from django.utils.translation import ngettext
+from playwright.sync_api import expect
 
 from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.models import Message
 from django_smsfly.segments import count_segments
+from tests.browser.helpers import MESSAGE_PAGE, OpenPage, translated
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LANGUAGES = pytest.mark.parametrize(("locale", "language"), [("en-US", "en"), ("uk-UA", "uk")])
-MESSAGE_PAGE = re.compile(r"/admin/django_smsfly/message/\d+/change/$")
 #: 22 characters of Cyrillic.
 CYRILLIC = "Ваше замовлення готове"
 LONG_TEXT = "Thank you for your order. " * 20  # 520 GSM-7 characters: 4 parts
 
 
-def translated(language: str, text: str) -> str:
-    with translation.override(language):
-        return gettext(text)
-
-
-@pytest.fixture
-def compose_page(
-    new_page: Callable[..., Page],
-    admin_user: Any,
-    log_in: Callable[..., None],
-    live_server: LiveServer,
-) -> Callable[[str], Page]:
-    def open_page(locale: str) -> Page:
-        page = new_page(locale=locale)
-        log_in(page)
-        page.goto(f"{live_server.url}{reverse('admin:django_smsfly_message_add')}")
-        return page
-
-    return open_page
-
-
-@LANGUAGES
 def test_the_counter_counts_characters_as_people_see_them(
-    compose_page: Callable[[str], Page], locale: str, language: str
+    compose_page: OpenPage, language: str
 ) -> None:
-    page = compose_page(locale)
+    page = compose_page(language)
     counter = page.locator("#id_sms_text_counter")
     characters = translated(language, "Characters")
     left = translated(language, "Left in this part")
@@ -76,8 +49,8 @@ def test_the_counter_counts_characters_as_people_see_them(
     expect(counter).to_contain_text(f"{characters}: 4")
 
 
-def test_viber_fields_come_before_the_sms_ones(compose_page: Callable[[str], Page]) -> None:
-    page = compose_page("en-US")
+def test_viber_fields_come_before_the_sms_ones(compose_page: OpenPage) -> None:
+    page = compose_page()
     page.check("input[name=channels][value='viber,sms']")
     viber = page.locator("fieldset.smsfly-channel-viber")
     sms = page.locator("fieldset.smsfly-channel-sms")
@@ -92,10 +65,8 @@ def test_viber_fields_come_before_the_sms_ones(compose_page: Callable[[str], Pag
     expect(sms).to_be_visible()
 
 
-def test_a_validation_message_starts_with_a_capital_letter(
-    compose_page: Callable[[str], Page],
-) -> None:
-    page = compose_page("en-US")
+def test_a_validation_message_starts_with_a_capital_letter(compose_page: OpenPage) -> None:
+    page = compose_page()
     page.fill("#id_recipient", "050 123 4567")
     page.fill("#id_sms_text", "x" * 2000)  # more parts than SMSFLY["MAX_SMS_PARTS"]
     page.click("#smsfly-send")
@@ -103,11 +74,10 @@ def test_a_validation_message_starts_with_a_capital_letter(
     expect(error).to_have_text(re.compile(r"^Is too long: "))
 
 
-@LANGUAGES
 def test_a_long_sms_asks_for_confirmation_with_its_parts_and_cost(
-    compose_page: Callable[[str], Page], sandbox: Simulator, locale: str, language: str
+    compose_page: OpenPage, sandbox: Simulator, language: str
 ) -> None:
-    page = compose_page(locale)
+    page = compose_page(language)
     page.fill("#id_recipient", "050 123 4567")
     page.fill("#id_sms_text", LONG_TEXT)
     page.click("#smsfly-send")

@@ -4,53 +4,22 @@ sent to an opted-out number only when asked, in English and Ukrainian."""
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.urls import reverse
 from django.utils import formats, timezone, translation
-from django.utils.translation import gettext
-from playwright.sync_api import Page, expect
-from pytest_django.live_server_helper import LiveServer
+from playwright.sync_api import expect
 
 from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.models import Message, OptOut
+from tests.browser.helpers import MESSAGE_PAGE, OpenPage, translated
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MESSAGE_PAGE = re.compile(r"/admin/django_smsfly/message/\d+/change/$")
-LANGUAGES = pytest.mark.parametrize(("locale", "language"), [("en-US", "en"), ("uk-UA", "uk")])
 
-
-def translated(language: str, text: str) -> str:
-    """``text`` as the admin shows it in ``language`` (English until it is translated)."""
-    with translation.override(language):
-        return gettext(text)
-
-
-@pytest.fixture
-def compose_page(
-    new_page: Callable[..., Page],
-    admin_user: Any,
-    log_in: Callable[..., None],
-    live_server: LiveServer,
-) -> Callable[[str], Page]:
-    def open_page(locale: str) -> Page:
-        page = new_page(locale=locale)
-        log_in(page)
-        page.goto(f"{live_server.url}{reverse('admin:django_smsfly_message_add')}")
-        return page
-
-    return open_page
-
-
-@LANGUAGES
 def test_a_double_click_on_send_sends_one_message(
-    compose_page: Callable[[str], Page], sandbox: Simulator, locale: str, language: str
+    compose_page: OpenPage, sandbox: Simulator, language: str
 ) -> None:
-    page = compose_page(locale)
+    page = compose_page(language)
     page.fill("#id_recipient", "050 123 4567")
     page.fill("#id_sms_text", "Your order has shipped")
     page.dblclick("#smsfly-send")
@@ -61,9 +30,9 @@ def test_a_double_click_on_send_sends_one_message(
 
 
 def test_the_buttons_are_disabled_once_the_form_is_submitted(
-    compose_page: Callable[[str], Page], sandbox: Simulator
+    compose_page: OpenPage, sandbox: Simulator
 ) -> None:
-    page = compose_page("en-US")
+    page = compose_page()
     page.fill("#id_recipient", "050 123 4567")
     page.fill("#id_sms_text", "Hello")
     # Stop the form from leaving, to see the page as it is at the moment of submitting.
@@ -79,11 +48,10 @@ def test_the_buttons_are_disabled_once_the_form_is_submitted(
     assert not Message.objects.exists()
 
 
-@LANGUAGES
 def test_a_message_is_scheduled_and_the_page_says_when(
-    compose_page: Callable[[str], Page], sandbox: Simulator, locale: str, language: str
+    compose_page: OpenPage, sandbox: Simulator, language: str
 ) -> None:
-    page = compose_page(locale)
+    page = compose_page(language)
     expect(page.locator("label[for=id_send_at]")).to_have_text(
         translated(language, "Send at") + ":"
     )
@@ -102,11 +70,10 @@ def test_a_message_is_scheduled_and_the_page_says_when(
     expect(page.locator(".messagelist .success")).to_contain_text(f"{shown} ({at.tzname()})")
 
 
-@LANGUAGES
 def test_a_time_in_the_past_is_refused_at_its_field(
-    compose_page: Callable[[str], Page], sandbox: Simulator, locale: str, language: str
+    compose_page: OpenPage, sandbox: Simulator, language: str
 ) -> None:
-    page = compose_page(locale)
+    page = compose_page(language)
     past = timezone.localtime() - dt.timedelta(hours=1)
     page.fill("#id_recipient", "050 123 4567")
     page.fill("#id_sms_text", "Too late")
@@ -118,12 +85,11 @@ def test_a_time_in_the_past_is_refused_at_its_field(
     assert not Message.objects.exists()
 
 
-@LANGUAGES
 def test_an_opted_out_number_is_sent_to_only_when_asked(
-    compose_page: Callable[[str], Page], sandbox: Simulator, locale: str, language: str
+    compose_page: OpenPage, sandbox: Simulator, language: str
 ) -> None:
     OptOut.objects.create(recipient="380501234567")
-    page = compose_page(locale)
+    page = compose_page(language)
     page.fill("#id_recipient", "050 123 4567")
     page.fill("#id_sms_text", "Sale!")
     page.click("#smsfly-send")

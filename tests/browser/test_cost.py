@@ -4,43 +4,31 @@ overview's spend is what the balance lost."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
-from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
-from pytest_django.live_server_helper import LiveServer
 
 from django_smsfly import send_viber, services
 from django_smsfly.admin.display import money
 from django_smsfly.backends.sandbox import Simulator
-from django_smsfly.models import Message
+from tests.browser.helpers import sync_pass
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def test_a_message_delivered_over_viber_costs_the_viber_price(
-    logged_in_page: Page, live_server: LiveServer, sandbox: Simulator
+    logged_in_page: Page, url: Callable[..., str], sandbox: Simulator
 ) -> None:
     before = sum(services.get_balances().values())
     message = send_viber("380671234567", text="Ваше замовлення", sms_text="Ваше замовлення")
     prices = {row.channel: row.cost or Decimal(0) for row in message.channel_statuses.all()}
     # The sandbox's Viber delivers; a sync pass then brings the SMS channel's refund.
     sandbox.advance(60)
-    Message.objects.update(next_check_at=timezone.now() - dt.timedelta(seconds=1))
-    services.sync_statuses()
+    sync_pass()
     message.refresh_from_db()
     assert message.delivered_via == "viber"
     charged = before - sum(services.get_balances().values())
@@ -49,15 +37,15 @@ def test_a_message_delivered_over_viber_costs_the_viber_price(
     assert viber != both
 
     page = logged_in_page
-    page.goto(live_server.url + reverse("admin:django_smsfly_message_changelist"))
+    page.goto(url("admin:django_smsfly_message_changelist"))
     cost = page.locator("#result_list td.field-cost_display")
     expect(cost).to_have_text(viber)  # 0.750: three decimals, Viber only
 
-    page.goto(live_server.url + reverse("admin:django_smsfly_message_change", args=[message.pk]))
+    page.goto(url("admin:django_smsfly_message_change", message.pk))
     expect(page.locator(".field-cost_display .readonly").first).to_have_text(viber)
     expect(page.locator("body")).not_to_contain_text(both)
 
-    page.goto(live_server.url + reverse("admin:django_smsfly_message_overview"))
+    page.goto(url("admin:django_smsfly_message_overview"))
     expect(page.locator("#smsfly-spend")).to_have_text(money(charged))
     expect(page.locator("#smsfly-channels tr[data-channel='viber'] td").nth(1)).to_have_text(viber)
     expect(page.locator("#smsfly-channels tr[data-channel='sms'] td").nth(1)).to_have_text(

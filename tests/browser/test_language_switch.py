@@ -3,10 +3,10 @@ choosing Ukrainian turns the page Ukrainian, and back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from django.urls import reverse
 from playwright.sync_api import Page, expect
-from pytest_django.live_server_helper import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,25 +16,25 @@ def _two_languages(settings: object) -> None:
     settings.LANGUAGES = [("en", "English"), ("uk", "Ukrainian")]  # type: ignore[attr-defined]
 
 
-def test_switching_to_ukrainian_and_back(logged_in_page: Page, live_server: LiveServer) -> None:
+def test_switching_to_ukrainian_and_back(logged_in_page: Page, url: Callable[..., str]) -> None:
     page = logged_in_page
     for path in ("admin:django_smsfly_message_changelist", "admin:django_smsfly_message_overview"):
-        page.goto(live_server.url + reverse(path))
+        page.goto(url(path))
         switch = page.locator("#user-tools #smsfly-language")
         expect(switch.locator("button")).to_have_text(["EN", "UK"])
         expect(switch.locator("button[aria-pressed='true']")).to_have_text("EN")
 
-    page.goto(live_server.url + reverse("admin:django_smsfly_message_changelist"))
+    page.goto(url("admin:django_smsfly_message_changelist"))
     expect(page.locator("#smsfly-overview-link")).to_have_text("Delivery overview")
     page.click("#smsfly-language button[value='uk']")
     # Back on the same page, now in Ukrainian, Ukrainian marked.
-    expect(page).to_have_url(live_server.url + reverse("admin:django_smsfly_message_changelist"))
+    expect(page).to_have_url(url("admin:django_smsfly_message_changelist"))
     expect(page.locator("#smsfly-overview-link")).to_have_text("Огляд доставки")
     expect(page.locator("html")).to_have_attribute("lang", "uk")
     expect(page.locator("#smsfly-language button[aria-pressed='true']")).to_have_text("UK")
 
     # It stays Ukrainian on the next page, and switches back.
-    page.goto(live_server.url + reverse("admin:django_smsfly_message_overview"))
+    page.goto(url("admin:django_smsfly_message_overview"))
     expect(page.locator("h1")).to_have_text("Огляд доставки")
     page.click("#smsfly-language button[value='en']")
     expect(page.locator("h1")).to_have_text("Delivery overview")
@@ -42,9 +42,9 @@ def test_switching_to_ukrainian_and_back(logged_in_page: Page, live_server: Live
 
 
 def test_no_switch_for_a_site_of_one_language(
-    logged_in_page: Page, live_server: LiveServer, settings: object
+    logged_in_page: Page, url: Callable[..., str], settings: object
 ) -> None:
     settings.LANGUAGES = [("en", "English")]  # type: ignore[attr-defined]
-    logged_in_page.goto(live_server.url + reverse("admin:django_smsfly_message_changelist"))
+    logged_in_page.goto(url("admin:django_smsfly_message_changelist"))
     expect(logged_in_page.locator("#smsfly-overview-link")).to_be_visible()
     expect(logged_in_page.locator("#smsfly-language")).to_have_count(0)

@@ -3,36 +3,23 @@ is in view without scrolling the results sideways."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.urls import reverse
-from playwright.sync_api import Page, expect
-from pytest_django.live_server_helper import LiveServer
+from playwright.sync_api import expect
 
-from django_smsfly.models import Message
+from tests.browser.helpers import OpenPage, viber_then_sms
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.mark.parametrize("locale", ["en-US", "uk-UA"])
 def test_no_column_is_cut_off_at_1280(
-    new_page: Any, log_in: Any, admin_user: Any, live_server: LiveServer, locale: str
+    operator_page: OpenPage, admin_user: Any, url: Callable[..., str], language: str
 ) -> None:
-    Message.objects.create(
-        recipient="380671234567",
-        channels="viber,sms",
-        content={
-            "viber": {"source": "Shop", "text": "Hi"},
-            "sms": {"source": "Shop", "text": "Hi"},
-        },
-        state="accepted",
-        status="in_progress",
-        created_by=admin_user,
-    )
-    page: Page = new_page(locale=locale)
-    log_in(page)
-    page.goto(live_server.url + reverse("admin:django_smsfly_message_changelist"))
+    viber_then_sms(recipient="380671234567", status="in_progress", created_by=admin_user).save()
+    page = operator_page(language)
+    page.goto(url("admin:django_smsfly_message_changelist"))
     expect(page.locator("#result_list td.field-created_by")).to_have_text("admin")
     sizes = page.evaluate(
         """() => {

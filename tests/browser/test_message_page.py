@@ -4,45 +4,24 @@ English and Ukrainian."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext
 from playwright.sync_api import Page, expect
-from pytest_django.live_server_helper import LiveServer
 
 from django_smsfly import services
 from django_smsfly.admin.messages import MessageAdmin
 from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.models import Message
+from tests.browser.helpers import MESSAGE_PAGE, OpenPage, sync_pass, translated
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LANGUAGES = pytest.mark.parametrize(("locale", "language"), [("en-US", "en"), ("uk-UA", "uk")])
-MESSAGE_PAGE = re.compile(r"/admin/django_smsfly/message/\d+/change/$")
-
-
-def translated(language: str, text: str) -> str:
-    """``text`` as the admin shows it in ``language`` (English until it is translated)."""
-    with translation.override(language):
-        return gettext(text)
-
-
-@pytest.fixture
-def operator_page(
-    new_page: Callable[..., Page], admin_user: Any, log_in: Callable[..., None]
-) -> Callable[[str], Page]:
-    def open_page(locale: str) -> Page:
-        page = new_page(locale=locale)
-        log_in(page)
-        return page
-
-    return open_page
+CHANGE = "admin:django_smsfly_message_change"
 
 
 @pytest.fixture
@@ -51,26 +30,10 @@ def quick_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(MessageAdmin, "status_poll_interval", 300)
 
 
-def change_url(live_server: LiveServer, message: Message) -> str:
-    return live_server.url + reverse("admin:django_smsfly_message_change", args=[message.pk])
-
-
-def sync_pass() -> None:
-    """What the sync loop does in the background: ask SMS-fly for what is due."""
-    Message.objects.update(next_check_at=timezone.now() - dt.timedelta(seconds=1))
-    services.sync_statuses()
-
-
-@LANGUAGES
 def test_a_send_from_the_admin_is_in_its_history_and_recent_actions(
-    operator_page: Callable[[str], Page],
-    live_server: LiveServer,
-    sandbox: Simulator,
-    locale: str,
-    language: str,
+    compose_page: OpenPage, url: Callable[..., str], sandbox: Simulator, language: str
 ) -> None:
-    page = operator_page(locale)
-    page.goto(live_server.url + reverse("admin:django_smsfly_message_add"))
+    page = compose_page(language)
     page.fill("#id_recipient", "050 123 4567")
     page.fill("#id_sms_text", "Your order has shipped")
     page.click("#smsfly-send")
@@ -83,24 +46,19 @@ def test_a_send_from_the_admin_is_in_its_history_and_recent_actions(
     )
     expect(page.locator("#content-main")).not_to_contain_text("wasn’t added via this admin")
 
-    page.goto(live_server.url + reverse("admin:index"))
+    page.goto(url("admin:index"))
     recent = page.locator("#recent-actions-module")
     expect(recent.locator(f"a[href$='/message/{message.pk}/change/']")).to_have_count(1)
 
 
-@LANGUAGES
 def test_sent_again_is_told_as_the_operators_doing(
-    operator_page: Callable[[str], Page],
-    live_server: LiveServer,
-    sandbox: Simulator,
-    locale: str,
-    language: str,
+    operator_page: OpenPage, url: Callable[..., str], sandbox: Simulator, language: str
 ) -> None:
     sandbox.balance = 0
     failed = services.send_sms("380501234567", "Your code: 1234")
     sandbox.balance = 1000
-    page = operator_page(locale)
-    page.goto(change_url(live_server, failed))
+    page = operator_page(language)
+    page.goto(url(CHANGE, failed.pk))
     expect(page.locator("#smsfly-error")).to_contain_text("INSUFFICIENTFUNDS")
     page.click("#smsfly-resend")
     expect(page).to_have_url(MESSAGE_PAGE)
@@ -118,20 +76,18 @@ def test_sent_again_is_told_as_the_operators_doing(
     expect(page.locator("#change-history")).to_contain_text(translated(language, "Sent again."))
 
 
-@LANGUAGES
 def test_the_page_follows_the_message_until_it_is_delivered(
-    operator_page: Callable[[str], Page],
-    live_server: LiveServer,
+    operator_page: OpenPage,
+    url: Callable[..., str],
     sandbox: Simulator,
     quick_polling: None,
-    locale: str,
     language: str,
 ) -> None:
     message = services.send_viber("380671234567", text="Ваше замовлення", sms_text="Ваше")
-    page = operator_page(locale)
+    page = operator_page(language)
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
-    page.goto(change_url(live_server, message))
+    page.goto(url(CHANGE, message.pk))
     status = page.locator("#smsfly-status")
     expect(status).to_have_text(translated(language, "accepted"))
     expect(page.locator("#smsfly-story")).to_have_attribute("data-smsfly-final", "0")
@@ -167,11 +123,11 @@ def test_the_page_follows_the_message_until_it_is_delivered(
 
 
 def test_a_refused_message_tells_why_without_an_empty_channel_table(
-    operator_page: Callable[[str], Page], live_server: LiveServer, sandbox: Simulator
+    logged_in_page: Page, url: Callable[..., str], sandbox: Simulator
 ) -> None:
     message = services.send_sms("380500000004", "Hello")  # SMS-fly: INVRECIPIENT
-    page = operator_page("en-US")
-    page.goto(change_url(live_server, message))
+    page = logged_in_page
+    page.goto(url(CHANGE, message.pk))
     expect(page.locator("#smsfly-subtitle")).to_have_text("SMS to +380 50 000 0004 — not sent")
     expect(page.locator("#smsfly-reason")).to_have_text(
         "SMS-fly refused it: INVRECIPIENT: wrong recipient: the recipient refuses messages "

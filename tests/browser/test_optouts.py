@@ -3,53 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.urls import reverse
-from django.utils import translation
-from django.utils.translation import gettext
-from playwright.sync_api import FilePayload, Page, expect
-from pytest_django.live_server_helper import LiveServer
+from playwright.sync_api import FilePayload, expect
 
 from django_smsfly.models import OptOut
+from tests.browser.helpers import OpenPage, translated
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LANGUAGES = pytest.mark.parametrize(("locale", "language"), [("en-US", "en"), ("uk-UA", "uk")])
 
-
-def translated(language: str, text: str) -> str:
-    """``text`` as the admin shows it in ``language`` (English until it is translated)."""
-    with translation.override(language):
-        return gettext(text)
-
-
-@pytest.fixture
-def operator_page(
-    new_page: Callable[..., Page], admin_user: Any, log_in: Callable[..., None]
-) -> Callable[[str], Page]:
-    def open_page(locale: str) -> Page:
-        page = new_page(locale=locale)
-        log_in(page)
-        return page
-
-    return open_page
-
-
-@pytest.fixture
-def url(live_server: LiveServer) -> Callable[..., str]:
-    def absolute(name: str, *args: Any) -> str:
-        return f"{live_server.url}{reverse(name, args=args)}"
-
-    return absolute
-
-
-@LANGUAGES
 def test_a_number_is_added_found_and_removed(
-    operator_page: Callable[[str], Page], url: Callable[..., str], locale: str, language: str
+    operator_page: OpenPage, url: Callable[..., str], language: str
 ) -> None:
-    page = operator_page(locale)
+    page = operator_page(language)
     page.goto(url("admin:django_smsfly_optout_add"))
     page.fill("#id_recipient", "+380 (50) 123-45-67")
     page.fill("#id_note", "asked by phone")
@@ -80,12 +47,11 @@ def test_a_number_is_added_found_and_removed(
     assert not OptOut.objects.exists()
 
 
-@LANGUAGES
 def test_a_file_is_imported_and_its_invalid_lines_named(
-    operator_page: Callable[[str], Page], url: Callable[..., str], locale: str, language: str
+    operator_page: OpenPage, url: Callable[..., str], language: str
 ) -> None:
     OptOut.objects.create(recipient="380671234567")
-    page = operator_page(locale)
+    page = operator_page(language)
     page.goto(url("admin:django_smsfly_optout_changelist"))
     page.click("#smsfly-optout-import-link")
     expect(page.locator("h1")).to_have_text(translated(language, "Import opt-outs"))

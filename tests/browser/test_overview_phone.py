@@ -8,13 +8,12 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.urls import reverse
 from django.utils import formats, timezone, translation
 from playwright.sync_api import Page, ViewportSize, expect
-from pytest_django.live_server_helper import LiveServer
 
 from django_smsfly.admin.display import money
 from django_smsfly.models import Message
+from tests.browser.helpers import viber_then_sms
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,14 +23,7 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 def messages(days_ago: int, *rows: tuple[str, str, str, str]) -> None:
     """Messages created ``days_ago``: (status, delivered_via, cost, error_code) each."""
     made = Message.objects.bulk_create(
-        Message(
-            recipient="380501234567",
-            channels="viber,sms",
-            content={
-                "viber": {"source": "Shop", "text": "Hi"},
-                "sms": {"source": "Shop", "text": "Hi"},
-            },
-            state="accepted",
+        viber_then_sms(
             status=status,
             delivered_via=via,
             cost=Decimal(cost) if cost else None,
@@ -45,7 +37,7 @@ def messages(days_ago: int, *rows: tuple[str, str, str, str]) -> None:
 
 
 def test_the_overview_fits_a_phone_and_answers_the_first_questions(
-    logged_in_page: Page, live_server: LiveServer, screenshot: Callable[..., object]
+    logged_in_page: Page, url: Callable[..., str], screenshot: Callable[..., object]
 ) -> None:
     messages(
         0,
@@ -56,7 +48,7 @@ def test_the_overview_fits_a_phone_and_answers_the_first_questions(
     messages(3, ("undelivered", "", "1.229", ""), ("failed", "", "", "INVRECIPIENT"))
     page = logged_in_page
     page.set_viewport_size(PHONE)
-    page.goto(live_server.url + reverse("admin:django_smsfly_message_overview"))
+    page.goto(url("admin:django_smsfly_message_overview"))
 
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"the page scrolls sideways: {width}"

@@ -10,29 +10,24 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from django_smsfly.models import MessageTemplate
+from tests.browser.helpers import LOCALES, OpenPage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ADD = "django_smsfly/messagetemplate/add/"
+ADD = "admin:django_smsfly_messagetemplate_add"
+#: The counter's label and the save button's, as each language writes them.
+LABELS = {"en": ("SMS parts", "Save"), "uk": ("Частин SMS", "Зберегти")}
 
 
-@pytest.mark.parametrize(
-    ("locale", "parts_label", "save_label"),
-    [("en-US", "SMS parts", "Save"), ("uk-UA", "Частин SMS", "Зберегти")],
-)
 def test_the_preview_follows_the_typing_and_the_template_is_saved(
-    new_page: Callable[..., Page],
-    admin_user: object,
-    log_in: Callable[..., None],
-    admin_url: Callable[[str], str],
+    operator_page: OpenPage,
+    url: Callable[..., str],
     screenshot: Callable[..., object],
-    locale: str,
-    parts_label: str,
-    save_label: str,
+    language: str,
 ) -> None:
-    page = new_page(locale=locale)
-    log_in(page)
-    page.goto(admin_url(ADD))
+    parts_label, save_label = LABELS[language]
+    page = operator_page(language)
+    page.goto(url(ADD))
     panel = page.locator("#smsfly-template-preview")
     sms_text = page.locator("#smsfly-preview-sms-text")
     counter = page.locator("#smsfly-preview-sms-counter")
@@ -65,7 +60,7 @@ def test_the_preview_follows_the_typing_and_the_template_is_saved(
     page.fill("#smsfly-sample-name", "")
     expect(sms_text).to_have_text("Hi friend!")
     expect(panel).to_have_attribute("data-state", "ready")
-    screenshot(page, f"template-preview-{locale}")
+    screenshot(page, f"template-preview-{LOCALES[language]}")
 
     page.locator(f"input[type=submit][value='{save_label}']").click()
     expect(page).to_have_url(re.compile(r"/django_smsfly/messagetemplate/$"))
@@ -74,10 +69,10 @@ def test_the_preview_follows_the_typing_and_the_template_is_saved(
 
 
 def test_the_preview_shows_the_viber_text_and_button(
-    logged_in_page: Page, admin_url: Callable[[str], str]
+    logged_in_page: Page, url: Callable[..., str]
 ) -> None:
     page = logged_in_page
-    page.goto(admin_url(ADD))
+    page.goto(url(ADD))
     page.check("input[name=channels][value='viber,sms']")
     page.fill("#id_viber_text", "Your order {{ order }} is on its way")
     page.fill("#id_button_caption", "Track {{ order }}")
