@@ -32,6 +32,7 @@ from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 
 from django_smsfly.backends.base import BaseBackend
+from django_smsfly.backends.http.options import check_timeout
 
 SETTING_NAME = "SMSFLY"
 
@@ -207,18 +208,12 @@ def _decimal(name: str, value: Any) -> Decimal:
 
 def _timeout(name: str, value: Any) -> tuple[float, float]:
     """Seconds greater than 0: one number for both, or a (connect, read) pair."""
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        pair: tuple[Any, ...] = (value, value)
-    elif isinstance(value, list | tuple) and len(value) == 2:
-        pair = tuple(value)
-    else:
-        raise ImproperlyConfigured(
-            f"{_key(name)} must be seconds or a (connect, read) pair, not {value!r}."
-        )
-    connect, read = (_finite(name, seconds) for seconds in pair)
-    if connect <= 0 or read <= 0:
-        raise ImproperlyConfigured(f"{_key(name)} must be greater than 0.")
-    return (connect, read)
+    return check_timeout(
+        value,
+        name=_key(name),
+        numbers=(int, float, Decimal),
+        seconds=lambda seconds: _finite(name, seconds),
+    )
 
 
 def _string(name: str, value: Any) -> str:
