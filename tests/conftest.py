@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import responses
 
 from django_smsfly.backends.http import HTTPBackend
 from django_smsfly.client import SmsFlyClient
+from tests.recorders import recording
+
+if TYPE_CHECKING:
+    from django_smsfly.backends.sandbox import Simulator
 
 API_URL = "https://sms-fly.ua/api/v2/api.php"
 API_KEY = "0123456789abcdef0123456789abcdef0123"  # 36 characters, like a real key
+#: The key of :func:`http_site`: no digits, so no code a test looks for can hide in it.
+HTTP_SITE_KEY = "http-site-test-key"
 
 
 @pytest.fixture
@@ -66,3 +72,31 @@ def operator(operator_user: Any) -> Any:
     browser = Client()
     browser.force_login(operator_user)
     return browser
+
+
+@pytest.fixture
+def failures() -> Iterator[list[dict[str, Any]]]:
+    """What ``message_failed`` was sent with during the test, one dict a send."""
+    from django_smsfly.signals import message_failed
+
+    with recording(message_failed) as recorder:
+        yield recorder.calls
+
+
+@pytest.fixture
+def http_site(settings: Any) -> Iterator[Simulator]:
+    """The app on the HTTP backend (no retries), against the sandbox served on 127.0.0.1;
+    the served sandbox's simulator."""
+    from django_smsfly.backends.sandbox import Simulator
+    from django_smsfly.backends.sandbox_server import SandboxServer
+
+    simulator = Simulator(api_key=HTTP_SITE_KEY)
+    with SandboxServer(simulator) as server:
+        settings.SMSFLY = {
+            **settings.SMSFLY,
+            "BACKEND": "django_smsfly.backends.http.HTTPBackend",
+            "API_URL": server.url,
+            "API_KEY": HTTP_SITE_KEY,
+            "MAX_RETRIES": 0,
+        }
+        yield simulator

@@ -28,6 +28,8 @@ from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
+from tests.workers import run_together
+
 #: Each channel's path: replies are drawn from it at random (no two competing finals, so
 #: the furthest status carried is the one right answer whatever the order).
 PATHS = {
@@ -87,41 +89,20 @@ def _run_pollers(pks: list[int], pollers: int, polls: int) -> int:
     from django_smsfly import services
     from django_smsfly.models import Message
 
-    errors: list[BaseException] = []
-    done = Counter[str]()
-    start = threading.Barrier(pollers)
-    counting = threading.Lock()
-
-    def poller(seed: int) -> None:
+    def poller(seed: int) -> int:
         rng = random.Random(seed)
-        try:
-            start.wait()
-            for _ in range(polls):
-                if rng.random() < 0.4:  # the sync loop: claim what is due, in batches
-                    # Due as time makes them due: one row at a time (a multi-row UPDATE in
-                    # random order is a deadlock of the test's own making).
-                    for pk in rng.sample(pks, 3):
-                        Message.objects.filter(pk=pk).update(next_check_at=timezone.now())
-                    services.sync_statuses(limit=3, batch_size=2, concurrency=2, rate_limit=0)
-                else:  # "Refresh status now" on one message
-                    services.sync_statuses(
-                        message_pks=[rng.choice(pks)], concurrency=1, rate_limit=0
-                    )
-                with counting:
-                    done["polls"] += 1
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        for _ in range(polls):
+            if rng.random() < 0.4:  # the sync loop: claim what is due, in batches
+                # Due as time makes them due: one row at a time (a multi-row UPDATE in
+                # random order is a deadlock of the test's own making).
+                for pk in rng.sample(pks, 3):
+                    Message.objects.filter(pk=pk).update(next_check_at=timezone.now())
+                services.sync_statuses(limit=3, batch_size=2, concurrency=2, rate_limit=0)
+            else:  # "Refresh status now" on one message
+                services.sync_statuses(message_pks=[rng.choice(pks)], concurrency=1, rate_limit=0)
+        return polls
 
-    threads = [threading.Thread(target=poller, args=(i,)) for i in range(pollers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
-    if errors:
-        raise errors[0]
-    return done["polls"]
+    return sum(run_together(pollers, poller, timeout=240))
 
 
 def _check(

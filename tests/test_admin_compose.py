@@ -240,43 +240,39 @@ def test_text_and_image_without_a_button_is_refused(operator: Client, sandbox: S
     assert sent_data(sandbox) == []
 
 
-def test_a_button_without_a_url_is_refused(operator: Client) -> None:
-    response = compose(
-        operator,
-        recipient="0501234567",
-        channels="viber",
-        viber_source="Promo",
-        viber_text="Hi",
-        viber_button_caption="Open",
-    )
-    assert list(errors(response)) == ["viber_button_url"]
+VIBER = {"channels": "viber", "viber_source": "Promo"}
 
 
-def test_an_image_must_be_https(operator: Client) -> None:
-    response = compose(
-        operator,
-        recipient="0501234567",
-        channels="viber",
-        viber_source="Promo",
-        viber_image="http://shop.example/a.png",
-    )
-    assert list(errors(response)) == ["viber_image"]
-
-
-def test_the_fallback_needs_its_sms_text(operator: Client) -> None:
-    response = compose(
-        operator,
-        recipient="0501234567",
-        channels="viber,sms",
-        viber_source="Promo",
-        viber_text="Hi",
-    )
-    assert list(errors(response)) == ["sms_text"]
-
-
-def test_a_sender_name_not_of_the_account_is_refused(operator: Client) -> None:
-    response = compose(operator, recipient="0501234567", sms_text="Hi", sms_source="Other")
-    assert list(errors(response)) == ["sms_source"]
+@pytest.mark.parametrize(
+    ("fields", "refused"),
+    [
+        pytest.param(
+            {**VIBER, "viber_text": "Hi", "viber_button_caption": "Open"},
+            "viber_button_url",
+            id="a-button-without-a-url",
+        ),
+        pytest.param(
+            {**VIBER, "viber_image": "http://shop.example/a.png"},
+            "viber_image",
+            id="an-image-not-on-https",
+        ),
+        pytest.param(
+            {**VIBER, "channels": "viber,sms", "viber_text": "Hi"},
+            "sms_text",
+            id="a-fallback-without-its-sms-text",
+        ),
+        pytest.param(
+            {"sms_text": "Hi", "sms_source": "Other"},
+            "sms_source",
+            id="a-sender-name-not-of-the-account",
+        ),
+    ],
+)
+def test_a_form_that_cannot_be_sent_names_the_one_field_at_fault(
+    operator: Client, fields: dict[str, str], refused: str
+) -> None:
+    response = compose(operator, recipient="0501234567", **fields)
+    assert list(errors(response)) == [refused]
 
 
 def test_hostile_input_is_shown_escaped(operator: Client) -> None:

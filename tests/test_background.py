@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from django_smsfly import services, signals, taskcompat, tasks
+from django_smsfly import services, taskcompat, tasks
 from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.delivery import sending
@@ -44,18 +44,6 @@ def dummy(settings: Any) -> Iterator[Any]:
     backend.clear()
     yield backend
     backend.clear()
-
-
-@pytest.fixture
-def failures() -> Iterator[list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    signals.message_failed.connect(receiver)
-    yield calls
-    signals.message_failed.disconnect(receiver)
 
 
 def _sends(sandbox: Simulator) -> list[Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, connections
+from django.db import connection
 
 from django_smsfly import campaigns, taskcompat
 from django_smsfly.backends.sandbox import Simulator, get_simulator
@@ -26,6 +26,7 @@ from django_smsfly.campaigns import runner
 from django_smsfly.models import Campaign, Message, OptOut
 from django_smsfly.ratelimit import reset_rate_limiters
 from django_smsfly.services import reset_client
+from tests.workers import run_together
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -96,32 +97,16 @@ def started_campaign() -> Campaign:
     return campaign
 
 
-def in_threads(*work: tuple[str, Callable[[], None]], together: bool = True) -> list[Any]:
-    """Run each ``(name, work)`` in its own thread (started at once through a barrier
-    when ``together``); join them and re-raise what any of them raised."""
-    barrier = threading.Barrier(len(work)) if together else None
-    errors: list[BaseException] = []
-
-    def target(function: Callable[[], None]) -> None:
-        try:
-            if barrier is not None:
-                barrier.wait()
-            function()
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [
-        threading.Thread(target=target, args=(function,), name=name) for name, function in work
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a runner did not finish"
-    assert not errors, errors
-    return threads
+def in_threads(*work: tuple[str, Callable[[], None]], together: bool = True) -> None:
+    """Run each ``(name, work)`` in its own thread of that name (started at once through a
+    barrier when ``together``); join them and re-raise what any of them raised."""
+    run_together(
+        len(work),
+        lambda index: work[index][1](),
+        timeout=60,
+        together=together,
+        names=[name for name, _ in work],
+    )
 
 
 def assert_each_valid_row_sent_once(campaign: Campaign, sent: list[str]) -> None:

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -31,6 +30,7 @@ from django_smsfly.backends.sandbox_server import SandboxServer
 from django_smsfly.management.commands import smsfly_sync
 from django_smsfly.models import Message
 from django_smsfly.ratelimit import RateLimiter, reset_rate_limiters
+from tests.workers import run_together
 
 SANDBOX = "django_smsfly.backends.sandbox.SandboxBackend"
 ROOT = Path(__file__).resolve().parent.parent
@@ -988,29 +988,6 @@ def test_max_passes_needs_loop_and_is_not_in_the_help() -> None:
 # -- smsfly_send: two runs of one file at once ---------------------------------------------
 
 
-def run_side_by_side(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """``work(index)`` in ``count`` threads started together (each with its own database
-    connection, as separate processes would have); their results, or errors, in order."""
-    start = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def worker(index: int) -> None:
-        try:
-            start.wait()
-            results[index] = work(index)
-        except BaseException as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
 @pytest.fixture
 def slow_sandbox() -> Iterator[Simulator]:
     """The sandbox takes 20 ms per request, so that two runs' sends overlap."""
@@ -1041,7 +1018,7 @@ def test_two_runs_of_one_file_send_each_row_once_and_report_the_others_rows(
             return exc.returncode, out.getvalue(), err.getvalue() + str(exc)
         return 0, out.getvalue(), err.getvalue()
 
-    results = run_side_by_side(2, one_run)
+    results = run_together(2, one_run, timeout=120)
 
     per_recipient = Counter(
         r.body["data"]["recipient"] for r in slow_sandbox.requests_for("SENDMESSAGE")

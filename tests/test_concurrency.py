@@ -8,17 +8,16 @@ the suite runs on PostgreSQL (``DATABASE_URL``), as CI does.
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from django_smsfly import services
 from django_smsfly.backends.sandbox import Simulator, get_simulator
 from django_smsfly.models import Message
+from tests.workers import run_together
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -26,28 +25,6 @@ pytestmark = [
         connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL)"
     ),
 ]
-
-
-def run_workers(count: int, work: Callable[[int], None]) -> None:
-    """Run ``work(worker_index)`` in ``count`` threads started together; re-raise errors."""
-    start = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        try:
-            start.wait()
-            work(index)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not errors, errors
 
 
 @pytest.fixture
@@ -71,7 +48,7 @@ def test_four_workers_send_each_of_1000_queued_messages_exactly_once(
         for pk in order:
             services.dispatch(pk)
 
-    run_workers(4, work)
+    run_together(4, work, timeout=300)
     sends = sandbox.requests_for("SENDMESSAGE")
     assert len(sends) == 1000
     texts = Counter(r.body["data"]["sms"]["text"] for r in sends)
@@ -90,7 +67,7 @@ def test_two_syncs_at_once_never_poll_one_message_twice(sandbox: Simulator) -> N
     def work(index: int) -> None:
         reports.append(services.sync_statuses(batch_size=25, concurrency=4, rate_limit=0))
 
-    run_workers(2, work)
+    run_together(2, work, timeout=300)
     polled = Counter(r.body["data"]["messageID"] for r in sandbox.requests_for("GETMESSAGESTATUS"))
     assert len(polled) == 400
     assert set(polled.values()) == {1}

@@ -723,14 +723,31 @@ def test_the_last_failure_is_raised_when_retries_run_out(
         backend.send(make_body(READ_ONLY))
 
 
-def test_retry_after_seconds_are_honoured(
-    backend: HTTPBackend, mock: responses.RequestsMock, waits: Waits
+@pytest.mark.parametrize(
+    ("status", "retry_after", "action", "options", "waited"),
+    [
+        pytest.param(429, "7", SEND, {}, 7.0, id="seconds"),
+        pytest.param(503, "3", READ_ONLY, {}, 3.0, id="on-503-for-a-read-only-action"),
+        pytest.param(429, "30", SEND, {"max_retry_wait": 30.0}, 30.0, id="up-to-the-cap"),
+        pytest.param(429, "Wed, 21 Oct 2015 07:28:00 GMT", SEND, {}, 0.0, id="in-the-past"),
+    ],
+)
+def test_retry_after_is_waited_for_then_the_request_repeated(
+    backend_factory: Callable[..., HTTPBackend],
+    mock: responses.RequestsMock,
+    waits: Waits,
+    status: int,
+    retry_after: str,
+    action: str,
+    options: dict[str, Any],
+    waited: float,
 ) -> None:
-    add_reply(mock, 429, headers={"Retry-After": "7"})
+    add_reply(mock, status, headers={"Retry-After": retry_after})
     add_reply(mock)
+    backend = backend_factory(**options)
 
-    assert backend.send(make_body(SEND)).http_status == 200
-    assert waits == [7.0]
+    assert backend.send(make_body(action)).http_status == 200
+    assert waits == [waited]
 
 
 def test_retry_after_as_an_http_date_is_honoured(
@@ -742,27 +759,6 @@ def test_retry_after_as_an_http_date_is_honoured(
     assert backend.send(make_body(SEND)).http_status == 200
     assert len(waits) == 1
     assert 10.0 <= waits[0] <= 12.0
-
-
-def test_retry_after_on_503_is_honoured_for_read_only_actions(
-    backend: HTTPBackend, mock: responses.RequestsMock, waits: Waits
-) -> None:
-    add_reply(mock, 503, headers={"Retry-After": "3"})
-    add_reply(mock)
-
-    assert backend.send(make_body(READ_ONLY)).http_status == 200
-    assert waits == [3.0]
-
-
-def test_retry_after_up_to_the_cap_is_waited_for(
-    backend_factory: Callable[..., HTTPBackend], mock: responses.RequestsMock, waits: Waits
-) -> None:
-    add_reply(mock, 429, headers={"Retry-After": "30"})
-    add_reply(mock)
-    backend = backend_factory(max_retry_wait=30.0)
-
-    assert backend.send(make_body(SEND)).http_status == 200
-    assert waits == [30.0]
 
 
 @pytest.mark.parametrize(
@@ -795,16 +791,6 @@ def test_an_unreadable_retry_after_falls_back_to_backoff(
     assert backend.send(make_body(SEND)).http_status == 200
     assert len(waits) == 1
     assert 2.0 <= waits[0] <= 2.2
-
-
-def test_retry_after_in_the_past_retries_at_once(
-    backend: HTTPBackend, mock: responses.RequestsMock, waits: Waits
-) -> None:
-    add_reply(mock, 429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    add_reply(mock)
-
-    assert backend.send(make_body(SEND)).http_status == 200
-    assert waits == [0.0]
 
 
 # --- the reply size cap ---------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.utils import timezone
 
-from django_smsfly import services, signals, taskcompat
+from django_smsfly import services, taskcompat
 from django_smsfly.backends.sandbox import TEST_NUMBERS, Outcome, Simulator, get_simulator
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyValidationError
@@ -31,18 +30,6 @@ NUMBER = "380501234567"
 @pytest.fixture
 def sandbox() -> Simulator:
     return get_simulator()
-
-
-@pytest.fixture
-def failures() -> Iterator[list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    signals.message_failed.connect(receiver)
-    yield calls
-    signals.message_failed.disconnect(receiver)
 
 
 def _sends(sandbox: Simulator) -> list[Any]:

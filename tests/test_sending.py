@@ -16,6 +16,7 @@ from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
 from django_smsfly.models import ChannelStatus, Message, StatusChange
 from django_smsfly.signals import message_failed, message_sent, status_changed
 from django_smsfly.statuses import DeliveryStatus
+from tests.recorders import Recorder, recording
 
 pytestmark = pytest.mark.django_db
 
@@ -29,39 +30,22 @@ def sandbox() -> Simulator:
     return simulator
 
 
-class Recorder:
-    """Collects what a signal's receivers were given."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def __call__(self, sender: Any, **kwargs: Any) -> None:
-        kwargs.pop("signal", None)
-        self.calls.append(kwargs)
-
-
 @pytest.fixture
 def sent() -> Iterator[Recorder]:
-    recorder = Recorder()
-    message_sent.connect(recorder)
-    yield recorder
-    message_sent.disconnect(recorder)
+    with recording(message_sent) as recorder:
+        yield recorder
 
 
 @pytest.fixture
 def failed() -> Iterator[Recorder]:
-    recorder = Recorder()
-    message_failed.connect(recorder)
-    yield recorder
-    message_failed.disconnect(recorder)
+    with recording(message_failed) as recorder:
+        yield recorder
 
 
 @pytest.fixture
 def changed() -> Iterator[Recorder]:
-    recorder = Recorder()
-    status_changed.connect(recorder)
-    yield recorder
-    status_changed.disconnect(recorder)
+    with recording(status_changed) as recorder:
+        yield recorder
 
 
 def test_send_sms_stores_the_accepted_message(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from django.urls import reverse
 
 from django_smsfly import services
 from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
-from django_smsfly.backends.sandbox_server import SandboxServer
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import ChannelStatus, Message, StatusChange
 from tests.conftest import API_URL
@@ -91,21 +89,6 @@ def test_a_refused_sensitive_message_fails_instead_of_waiting_in_the_queue(
     services.run_sync_pass()
     assert Message.objects.get(pk=message.pk).state == Message.State.FAILED
     assert CODE not in everything_stored()
-
-
-@pytest.fixture
-def http_site(settings: Any) -> Iterator[Simulator]:
-    """The app on the HTTP backend, against the sandbox served on 127.0.0.1."""
-    simulator = Simulator(api_key=KEY)
-    with SandboxServer(simulator) as server:
-        settings.SMSFLY = {
-            **settings.SMSFLY,
-            "BACKEND": "django_smsfly.backends.http.HTTPBackend",
-            "API_URL": server.url,
-            "API_KEY": KEY,
-            "MAX_RETRIES": 0,
-        }
-        yield simulator
 
 
 @pytest.mark.django_db

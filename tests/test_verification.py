@@ -12,9 +12,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
-import threading
 import uuid
-from collections.abc import Callable, Iterator
 from decimal import Decimal
 from io import StringIO
 from typing import Any
@@ -22,24 +20,23 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 from django.http import HttpRequest
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from django_smsfly.backends.sandbox import Outcome, Simulator, get_simulator
-from django_smsfly.backends.sandbox_server import SandboxServer
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import ChannelStatus, Message, StatusChange, Verification
 from django_smsfly.verification import Throttled, check_code, send_code
+from tests.workers import run_together
 
 NUMBER = "380501234567"
 OTHER = "380671234567"
 POLISH = "+48 512 345 678"
 #: A code as the default text carries it: six digits standing alone.
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
-SERVER_KEY = "verification-test-key-7f3a"
 
 
 @pytest.fixture
@@ -685,21 +682,6 @@ def test_a_code_survives_a_key_rotation_through_the_fallbacks(
         assert check_code(NUMBER, code) is True
 
 
-@pytest.fixture
-def http_site(settings: Any) -> Iterator[Simulator]:
-    """The app on the HTTP backend, against the sandbox served on 127.0.0.1."""
-    simulator = Simulator(api_key=SERVER_KEY)
-    with SandboxServer(simulator) as server:
-        settings.SMSFLY = {
-            **settings.SMSFLY,
-            "BACKEND": "django_smsfly.backends.http.HTTPBackend",
-            "API_URL": server.url,
-            "API_KEY": SERVER_KEY,
-            "MAX_RETRIES": 0,
-        }
-        yield simulator
-
-
 @pytest.mark.django_db
 def test_the_debug_log_of_a_real_request_never_shows_the_code(
     http_site: Simulator, caplog: pytest.LogCaptureFixture
@@ -881,37 +863,12 @@ needs_postgresql = pytest.mark.skipif(
 )
 
 
-def run_together(count: int, work: Callable[[int], object]) -> list[object]:
-    """``work(index)`` in ``count`` threads started together, each on its own database
-    connection (closed at the end); their results, in index order."""
-    start = threading.Barrier(count)
-    results: list[object] = [None] * count
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        try:
-            start.wait()
-            results[index] = work(index)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
-
-
 @needs_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_eight_concurrent_checks_of_the_right_code_succeed_once(sandbox: Simulator) -> None:
     send_code(NUMBER)
     code = code_sent(sandbox)
-    results = run_together(8, lambda _index: check_code(NUMBER, code))
+    results = run_together(8, lambda _index: check_code(NUMBER, code), timeout=60)
     assert results.count(True) == 1
     assert results.count(False) == 7
 
@@ -924,7 +881,7 @@ def test_concurrent_guesses_are_compared_no_more_than_max_attempts_times(
     send_code(NUMBER)
     code = code_sent(sandbox)
     guesses = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 33)]
-    results = run_together(32, lambda index: check_code(NUMBER, guesses[index]))
+    results = run_together(32, lambda index: check_code(NUMBER, guesses[index]), timeout=60)
     assert results.count(True) == 0
     assert Verification.objects.get().attempts == 5  # MAX_ATTEMPTS, not 32
     assert check_code(NUMBER, code) is False
@@ -946,6 +903,6 @@ def test_concurrent_requests_for_one_number_send_one_code_with_a_shared_cache(
             return exc.reason
         return "sent"
 
-    results = run_together(8, ask)
-    assert sorted(results) == ["cooldown"] * 7 + ["sent"]  # type: ignore[type-var]
+    results = run_together(8, ask, timeout=60)
+    assert sorted(results) == ["cooldown"] * 7 + ["sent"]
     assert len(sandbox.requests_for("SENDMESSAGE")) == 1
