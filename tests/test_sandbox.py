@@ -730,36 +730,33 @@ def test_server_errors_return_an_html_page_and_do_nothing(
     assert sim.messages == []
 
 
-def test_timeout_raises_after_the_message_was_sent(
-    sim: Simulator, backend: SandboxBackend
+@pytest.mark.parametrize(
+    ("fault", "error", "verdict", "sent"),
+    [
+        pytest.param(Fault.TIMEOUT, SmsFlyTimeout, Verdict.UNKNOWN, 1, id="timeout"),
+        pytest.param(
+            Fault.CONNECTION_REFUSED, SmsFlyConnectionError, Verdict.NOT_SENT, 0, id="refused"
+        ),
+        pytest.param(Fault.CONNECTION_RESET, SmsFlyTransportError, Verdict.UNKNOWN, 1, id="reset"),
+    ],
+)
+def test_a_transport_fault_raises_with_what_it_says_of_the_send(
+    sim: Simulator,
+    backend: SandboxBackend,
+    fault: Fault,
+    error: type[SmsFlyTransportError],
+    verdict: Verdict,
+    sent: int,
 ) -> None:
-    sim.inject(Fault.TIMEOUT)
-    with pytest.raises(SmsFlyTimeout) as caught:
+    """A timeout or a reset comes after the message was sent (its outcome is unknown); a
+    refused connection, before (nothing was sent)."""
+    sim.inject(fault)
+    with pytest.raises(error) as caught:
         backend.send(body("SENDMESSAGE", GOOD_SEND))
-    assert caught.value.verdict is Verdict.UNKNOWN
+    assert type(caught.value) is error
+    assert caught.value.verdict is verdict
     assert caught.value.action == "SENDMESSAGE"
-    assert len(sim.messages) == 1
-
-
-def test_connection_refused_raises_and_nothing_is_sent(
-    sim: Simulator, backend: SandboxBackend
-) -> None:
-    sim.inject(Fault.CONNECTION_REFUSED)
-    with pytest.raises(SmsFlyConnectionError) as caught:
-        backend.send(body("SENDMESSAGE", GOOD_SEND))
-    assert caught.value.verdict is Verdict.NOT_SENT
-    assert sim.messages == []
-
-
-def test_connection_reset_raises_with_an_unknown_verdict_after_sending(
-    sim: Simulator, backend: SandboxBackend
-) -> None:
-    sim.inject(Fault.CONNECTION_RESET)
-    with pytest.raises(SmsFlyTransportError) as caught:
-        backend.send(body("SENDMESSAGE", GOOD_SEND))
-    assert type(caught.value) is SmsFlyTransportError
-    assert caught.value.verdict is Verdict.UNKNOWN
-    assert len(sim.messages) == 1
+    assert len(sim.messages) == sent
 
 
 def test_broken_json_is_returned_as_text_after_sending(
