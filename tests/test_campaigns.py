@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -191,27 +191,39 @@ def test_a_template_campaign_sends_one_exact_request_per_valid_row() -> None:
     )
 
 
+def after_rows(
+    monkeypatch: pytest.MonkeyPatch,
+    campaign: Campaign,
+    rows: int,
+    act: Callable[[Campaign], object],
+) -> Callable[[], None]:
+    """Have the runner ``act`` on ``campaign`` (read afresh, as an operator's click would)
+    as soon as it has handled ``rows`` rows; returns what puts the runner back."""
+    real_row = runner._Cursor.row
+    handled: list[int] = []
+
+    def row(self: runner._Cursor, result: RowResult) -> None:
+        real_row(self, result)
+        handled.append(result.line)
+        if len(handled) == rows:
+            act(Campaign.objects.get(pk=campaign.pk))
+
+    monkeypatch.setattr(runner._Cursor, "row", row)
+    return lambda: monkeypatch.setattr(runner._Cursor, "row", real_row)
+
+
 def test_pause_stops_after_the_row_in_hand_and_resume_sends_the_rest_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The status is read after every row by default, however fast the rows go.
     campaign = make(*people(8))
-    seen: list[int] = []
-    real_row = runner._Cursor.row
-
-    def pause_after_three(self: runner._Cursor, result: RowResult) -> None:
-        real_row(self, result)
-        seen.append(result.line)
-        if len(seen) == 3:
-            campaigns.pause(Campaign.objects.get(pk=campaign.pk))
-
-    monkeypatch.setattr(runner._Cursor, "row", pause_after_three)
+    put_back = after_rows(monkeypatch, campaign, 3, campaigns.pause)
     start(campaign)
     campaign.refresh_from_db()
     assert campaign.status == Status.PAUSED
     assert len(sent_to()) == 3
     assert campaign.claim_token == ""
-    monkeypatch.setattr(runner._Cursor, "row", real_row)
+    put_back()
     assert resume(campaign) is True
     campaign.refresh_from_db()
     assert campaign.status == Status.FINISHED
@@ -223,16 +235,7 @@ def test_a_cancel_during_the_run_sends_nothing_after_the_row_in_hand(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     campaign = make(*people(8))
-    real_row = runner._Cursor.row
-    handled: list[int] = []
-
-    def cancel_after_two(self: runner._Cursor, result: RowResult) -> None:
-        real_row(self, result)
-        handled.append(result.line)
-        if len(handled) == 2:
-            campaigns.cancel(Campaign.objects.get(pk=campaign.pk))
-
-    monkeypatch.setattr(runner._Cursor, "row", cancel_after_two)
+    after_rows(monkeypatch, campaign, 2, campaigns.cancel)
     start(campaign)
     campaign.refresh_from_db()
     assert campaign.status == Status.CANCELLED
