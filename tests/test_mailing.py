@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -248,33 +248,35 @@ def test_a_row_another_run_has_in_hand_is_elsewhere_and_not_sent(
     assert sends() == ["380500000101"]
 
 
-def test_a_row_another_run_left_unsent_past_the_queued_grace_is_sent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("changes", "sent", "skipped"),
+    [
+        pytest.param(
+            lambda now: {"created_at": now - dt.timedelta(seconds=61)},
+            ["380500000100"],
+            0,
+            id="left-unsent-past-the-queued-grace-is-sent",
+        ),
+        pytest.param(
+            lambda now: {"attempts": 1, "retry_at": now - dt.timedelta(seconds=1)},
+            [],
+            1,
+            id="queued-for-a-retry-is-left-to-smsfly-sync",
+        ),
+    ],
+)
+def test_a_row_another_run_wrote_and_no_run_has_in_hand(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    changes: Callable[[dt.datetime], dict[str, Any]],
+    sent: list[str],
+    skipped: int,
 ) -> None:
     path = write_csv(tmp_path / "list.csv", *people(1))
-    written_by_another_run(
-        path,
-        monkeypatch,
-        created_at=timezone.now() - dt.timedelta(seconds=61),
-    )
+    written_by_another_run(path, monkeypatch, **changes(timezone.now()))
     report = run_csv(path, HI, rate=0)
-    assert (report.sent, report.elsewhere) == (1, 0)
-    assert sends() == ["380500000100"]
-
-
-def test_a_row_queued_for_a_retry_is_left_to_smsfly_sync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = write_csv(tmp_path / "list.csv", *people(1))
-    written_by_another_run(
-        path,
-        monkeypatch,
-        attempts=1,
-        retry_at=timezone.now() - dt.timedelta(seconds=1),
-    )
-    report = run_csv(path, HI, rate=0)
-    assert (report.skipped, report.sent) == (1, 0)
-    assert sends() == []
+    assert (report.sent, report.skipped, report.elsewhere) == (len(sent), skipped, 0)
+    assert sends() == sent
 
 
 def test_a_row_claimed_by_someone_else_while_waiting_for_a_slot_is_elsewhere(
