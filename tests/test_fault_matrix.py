@@ -188,6 +188,40 @@ def _refused_by_api(code: str, error: str, http_status: int | None = None) -> Ca
     )
 
 
+def _untrusted(case_id: str, label: str, fault: Fault, **case: Any) -> Case:
+    """A reply that cannot be trusted: a send's outcome is unknown, a read fails."""
+    return Case(
+        id=case_id,
+        label=label,
+        group="reply",
+        fault=fault,
+        send=Send(UNKNOWN, "BAD_REPLY", 1, 1, 1),
+        read=Read("SmsFlyBadReply", "BAD_REPLY", 1, 1),
+        **case,
+    )
+
+
+def _rate_limited(
+    case_id: str,
+    label: str,
+    *,
+    retry_in: float,
+    options: Callable[[], dict[str, Any]] | None = None,
+    **inject: Any,
+) -> Case:
+    """HTTP 429 on every attempt: nothing was sent, so each attempt is repeated and a send
+    is queued again ``retry_in`` seconds on (``inject``, or ``options()``: the fault's)."""
+    return Case(
+        id=case_id,
+        label=label,
+        group="http",
+        fault=Fault.RATE_LIMITED,
+        options=inject if options is None else options,
+        send=Send(QUEUED, "RATE_LIMITED", ATTEMPTS, 0, 0, retry_in=retry_in),
+        read=Read("SmsFlyRateLimited", "RATE_LIMITED", ATTEMPTS, 1),
+    )
+
+
 def _pooled_then_closed(stage: Stage) -> None:
     """Leave a kept-alive connection in the client's pool, then have the server close it."""
     services.get_client().get_balance()
@@ -266,23 +300,8 @@ CASES: tuple[Case, ...] = (
         send=Send(UNKNOWN, "CONNECTION_LOST", 1, 1, 1),
         read=Read("SmsFlyTransportError", "CONNECTION_LOST", ATTEMPTS, 1),
     ),
-    Case(
-        id="429",
-        label="HTTP 429 without ``Retry-After``",
-        group="http",
-        fault=Fault.RATE_LIMITED,
-        send=Send(QUEUED, "RATE_LIMITED", ATTEMPTS, 0, 0, retry_in=30),
-        read=Read("SmsFlyRateLimited", "RATE_LIMITED", ATTEMPTS, 1),
-    ),
-    Case(
-        id="429-retry-after",
-        label="HTTP 429, ``Retry-After: 2``",
-        group="http",
-        fault=Fault.RATE_LIMITED,
-        options={"retry_after": 2},
-        send=Send(QUEUED, "RATE_LIMITED", ATTEMPTS, 0, 0, retry_in=2),
-        read=Read("SmsFlyRateLimited", "RATE_LIMITED", ATTEMPTS, 1),
-    ),
+    _rate_limited("429", "HTTP 429 without ``Retry-After``", retry_in=30),
+    _rate_limited("429-retry-after", "HTTP 429, ``Retry-After: 2``", retry_in=2, retry_after=2),
     Case(
         id="429-retry-after-long",
         label="HTTP 429, ``Retry-After: 3600`` (over ``MAX_RETRY_WAIT``)",
@@ -292,23 +311,17 @@ CASES: tuple[Case, ...] = (
         send=Send(QUEUED, "RATE_LIMITED", 1, 0, 0, retry_in=services.RATE_LIMITED_MAX_DELAY),
         read=Read("SmsFlyRateLimited", "RATE_LIMITED", 1, 1, next_in=3600),
     ),
-    Case(
-        id="429-retry-after-date",
-        label="HTTP 429, ``Retry-After`` as an HTTP date 3 s ahead",
-        group="http",
-        fault=Fault.RATE_LIMITED,
+    _rate_limited(
+        "429-retry-after-date",
+        "HTTP 429, ``Retry-After`` as an HTTP date 3 s ahead",
+        retry_in=3,
         options=lambda: _http_date(3),
-        send=Send(QUEUED, "RATE_LIMITED", ATTEMPTS, 0, 0, retry_in=3),
-        read=Read("SmsFlyRateLimited", "RATE_LIMITED", ATTEMPTS, 1),
     ),
-    Case(
-        id="429-retry-after-unreadable",
-        label="HTTP 429, ``Retry-After: soon`` (unreadable)",
-        group="http",
-        fault=Fault.RATE_LIMITED,
-        options={"retry_after": "soon"},
-        send=Send(QUEUED, "RATE_LIMITED", ATTEMPTS, 0, 0, retry_in=30),
-        read=Read("SmsFlyRateLimited", "RATE_LIMITED", ATTEMPTS, 1),
+    _rate_limited(
+        "429-retry-after-unreadable",
+        "HTTP 429, ``Retry-After: soon`` (unreadable)",
+        retry_in=30,
+        retry_after="soon",
     ),
     Case(
         id="429-retry-after-absurd",
@@ -386,48 +399,17 @@ CASES: tuple[Case, ...] = (
         send=Send(FAILED, "HTTP_403", 1, 0, 1),
         read=Read("SmsFlyAuthError", "HTTP_403", 1, 1),
     ),
-    Case(
-        id="html",
-        label="HTTP 200 with an HTML page",
-        group="reply",
-        fault=Fault.HTML_ERROR,
-        send=Send(UNKNOWN, "BAD_REPLY", 1, 1, 1),
-        read=Read("SmsFlyBadReply", "BAD_REPLY", 1, 1),
-    ),
-    Case(
-        id="empty",
-        label="HTTP 200 with an empty body",
-        group="reply",
-        fault=Fault.EMPTY_BODY,
-        send=Send(UNKNOWN, "BAD_REPLY", 1, 1, 1),
-        read=Read("SmsFlyBadReply", "BAD_REPLY", 1, 1),
-    ),
-    Case(
-        id="broken-json",
-        label="Broken JSON (cut off half way)",
-        group="reply",
-        fault=Fault.BROKEN_JSON,
-        send=Send(UNKNOWN, "BAD_REPLY", 1, 1, 1),
-        read=Read("SmsFlyBadReply", "BAD_REPLY", 1, 1),
-    ),
-    Case(
-        id="missing-fields",
-        label="``success: 1`` with every field missing",
-        group="reply",
-        fault=Fault.MISSING_FIELDS,
-        send=Send(UNKNOWN, "BAD_REPLY", 1, 1, 1),
-        read=Read("SmsFlyBadReply", "BAD_REPLY", 1, 1),
+    _untrusted("html", "HTTP 200 with an HTML page", Fault.HTML_ERROR),
+    _untrusted("empty", "HTTP 200 with an empty body", Fault.EMPTY_BODY),
+    _untrusted("broken-json", "Broken JSON (cut off half way)", Fault.BROKEN_JSON),
+    _untrusted(
+        "missing-fields",
+        "``success: 1`` with every field missing",
+        Fault.MISSING_FIELDS,
         # A channel left out of GETSOURCES means no names for it: an empty list, not an error.
         overrides={SOURCES: Read(None, "", 1, 0)},
     ),
-    Case(
-        id="wrong-types",
-        label="``success: 1`` with every field mistyped",
-        group="reply",
-        fault=Fault.WRONG_TYPES,
-        send=Send(UNKNOWN, "BAD_REPLY", 1, 1, 1),
-        read=Read("SmsFlyBadReply", "BAD_REPLY", 1, 1),
-    ),
+    _untrusted("wrong-types", "``success: 1`` with every field mistyped", Fault.WRONG_TYPES),
     Case(
         id="unknown-status",
         label=f"An unknown status value (``{UNLISTED_STATUS}``)",
@@ -444,14 +426,7 @@ CASES: tuple[Case, ...] = (
         send=Send(FAILED, "INVREQUEST", 1, 0, 1),
         read=Read("SmsFlyInvalidRequest", "INVREQUEST", 1, 1),
     ),
-    Case(
-        id="huge-body",
-        label="A 6 MiB body, streamed without ``Content-Length``",
-        group="reply",
-        fault=Fault.HUGE_BODY,
-        send=Send(UNKNOWN, "BAD_REPLY", 1, 1, 1),
-        read=Read("SmsFlyBadReply", "BAD_REPLY", 1, 1),
-    ),
+    _untrusted("huge-body", "A 6 MiB body, streamed without ``Content-Length``", Fault.HUGE_BODY),
     *(_refused_by_api(code, error) for code, error in API_CODES.items()),
     # The codes above come with HTTP 400 (403 for FORBIDDEN), as the sandbox answers; a
     # server may as well say success: 0 with HTTP 200, and that is a refusal all the same.
