@@ -29,8 +29,8 @@ from django.utils.translation import gettext_lazy as _
 
 from django_smsfly import services
 from django_smsfly.admin import pages
-from django_smsfly.admin.compose import report_send
 from django_smsfly.admin.optout_lists import add_numbers
+from django_smsfly.admin.send_report import report_send
 from django_smsfly.admin.story import SENT_AGAIN
 from django_smsfly.models import Message, OptOut
 from django_smsfly.privacy import display_recipient
@@ -52,6 +52,19 @@ def _refuse_too_many(model_admin: ModelAdmin[Any], request: HttpRequest) -> None
     ) % {"limit": ACTION_LIMIT}
     text += " " + gettext("Select fewer messages, or narrow the list with its filters.")
     model_admin.message_user(request, text, messages.ERROR)
+
+
+def _say(
+    model_admin: ModelAdmin[Any],
+    request: HttpRequest,
+    count: int,
+    level: int,
+    text: Callable[[int], str],
+) -> None:
+    """Tell the operator ``text(count)`` (an ``ngettext`` with ``%(count)d``) at
+    ``level``; nothing when the count is 0 (a sentence per kind of result that happened)."""
+    if count:
+        model_admin.message_user(request, text(count) % {"count": count}, level)
 
 
 # -- refresh ------------------------------------------------------------------------------
@@ -104,21 +117,28 @@ def _refresh(
             "%(count)d has changed.", "%(count)d have changed.", report.changed
         ) % {"count": report.changed}
         model_admin.message_user(request, text, messages.SUCCESS)
-    if report.errors:
-        text = ngettext(
+    _say(
+        model_admin,
+        request,
+        report.errors,
+        messages.WARNING,
+        lambda n: ngettext(
             "SMS-fly could not be asked about %(count)d message; it will be asked again later.",
             "SMS-fly could not be asked about %(count)d messages; they will be asked again later.",
-            report.errors,
-        ) % {"count": report.errors}
-        model_admin.message_user(request, text, messages.WARNING)
-    skipped = selected - report.checked
-    if skipped > 0:
-        text = ngettext(
+            n,
+        ),
+    )
+    _say(
+        model_admin,
+        request,
+        max(selected - report.checked, 0),
+        messages.WARNING,
+        lambda n: ngettext(
             "%(count)d message has no status to check: SMS-fly has not accepted it.",
             "%(count)d messages have no status to check: SMS-fly has not accepted them.",
-            skipped,
-        ) % {"count": skipped}
-        model_admin.message_user(request, text, messages.WARNING)
+            n,
+        ),
+    )
 
 
 # -- send again ---------------------------------------------------------------------------
@@ -216,18 +236,18 @@ def _report_resends(
         key = result.state if result is not None else "not_resent"
         by_state[key] = by_state.get(key, 0) + 1
 
-    def say(count: int, level: int, text: Callable[[int], str]) -> None:
-        if count:
-            model_admin.message_user(request, text(count) % {"count": count}, level)
-
-    say(
+    _say(
+        model_admin,
+        request,
         by_state.get(Message.State.ACCEPTED, 0),
         messages.SUCCESS,
         lambda n: ngettext(
             "%(count)d message was sent again.", "%(count)d messages were sent again.", n
         ),
     )
-    say(
+    _say(
+        model_admin,
+        request,
         by_state.get(Message.State.QUEUED, 0) + by_state.get(Message.State.SENDING, 0),
         messages.WARNING,
         lambda n: ngettext(
@@ -236,7 +256,9 @@ def _report_resends(
             n,
         ),
     )
-    say(
+    _say(
+        model_admin,
+        request,
         by_state.get(Message.State.FAILED, 0),
         messages.ERROR,
         lambda n: ngettext(
@@ -245,7 +267,9 @@ def _report_resends(
             n,
         ),
     )
-    say(
+    _say(
+        model_admin,
+        request,
         by_state.get(Message.State.UNKNOWN, 0),
         messages.WARNING,
         lambda n: ngettext(
@@ -254,7 +278,9 @@ def _report_resends(
             n,
         ),
     )
-    say(
+    _say(
+        model_admin,
+        request,
         by_state.get("not_resent", 0) + skipped,
         messages.WARNING,
         lambda n: ngettext(
@@ -282,20 +308,28 @@ def opt_out_recipients(
         created_by=request.user,
         note=gettext("From the message list"),
     )
-    if added:
-        text = ngettext(
+    _say(
+        model_admin,
+        request,
+        added,
+        messages.SUCCESS,
+        lambda n: ngettext(
             "%(count)d number was added to the opt-out list: it gets no more messages.",
             "%(count)d numbers were added to the opt-out list: they get no more messages.",
-            added,
-        ) % {"count": added}
-        model_admin.message_user(request, text, messages.SUCCESS)
-    if existing:
-        text = ngettext(
+            n,
+        ),
+    )
+    _say(
+        model_admin,
+        request,
+        existing,
+        messages.INFO,
+        lambda n: ngettext(
             "%(count)d number was already on the opt-out list.",
             "%(count)d numbers were already on the opt-out list.",
-            existing,
-        ) % {"count": existing}
-        model_admin.message_user(request, text, messages.INFO)
+            n,
+        ),
+    )
 
 
 # -- delete -------------------------------------------------------------------------------
@@ -309,16 +343,19 @@ def delete_selected(
 
     Named as Django's own so that it takes its place, confirmation page included.
     """
-    in_flight = queryset.filter(state__in=IN_FLIGHT).count()
-    if in_flight:
-        text = ngettext(
+    _say(
+        model_admin,
+        request,
+        queryset.filter(state__in=IN_FLIGHT).count(),
+        messages.WARNING,
+        lambda n: ngettext(
             "%(count)d message is on its way to SMS-fly and was left out; it can be "
             "deleted once it is sent.",
             "%(count)d messages are on their way to SMS-fly and were left out; they can "
             "be deleted once they are sent.",
-            in_flight,
-        ) % {"count": in_flight}
-        model_admin.message_user(request, text, messages.WARNING)
+            n,
+        ),
+    )
     finished = queryset.exclude(state__in=IN_FLIGHT)
     if not finished.exists():
         return None

@@ -16,7 +16,7 @@ a draft on with a conditional update and returns False the second time).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -25,10 +25,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_smsfly.admin import formtokens
-from django_smsfly.admin.compose import CHANNEL_CHOICES
 from django_smsfly.admin.lookups import SenderNames
+from django_smsfly.admin.texts import CHANNEL_CHOICES, TypedTexts
 from django_smsfly.channels import Channel
 from django_smsfly.models import Campaign, MessageTemplate
+
+if TYPE_CHECKING:  # pragma: no cover
+    # A label: a string, or one translated when the form is drawn (django-stubs' name).
+    from django.utils.functional import _StrOrPromise
 
 #: The submit button names of the start form.
 SEND_NOW = "_now"
@@ -40,9 +44,15 @@ _PLACEHOLDER_HELP = _(
 )
 
 
-def _one_line_break(text: str) -> str:
-    # Browsers submit a textarea's line breaks as CR LF; the operator typed one break.
-    return text.replace("\r\n", "\n")
+def _text_field(label: _StrOrPromise) -> forms.CharField:
+    """A channel's text with ``{column}`` placeholders, as typed (not stripped)."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_PLACEHOLDER_HELP,
+    )
 
 
 def template_languages() -> list[tuple[str, str]]:
@@ -68,7 +78,7 @@ class TemplateChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
         return str(template)
 
 
-class NewCampaignForm(forms.Form):
+class NewCampaignForm(TypedTexts, forms.Form):
     """A new campaign: a name, a CSV file, and a template or texts."""
 
     name = forms.CharField(label=_("Name"), max_length=200)
@@ -96,21 +106,9 @@ class NewCampaignForm(forms.Form):
         help_text=_("With a template, its own channels are used."),
     )
     sms_source = forms.CharField(label=_("SMS sender"), required=False, max_length=32)
-    sms_text = forms.CharField(
-        label=_("SMS text"),
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_PLACEHOLDER_HELP,
-    )
+    sms_text = _text_field(_("SMS text"))
     viber_source = forms.CharField(label=_("Viber sender"), required=False, max_length=32)
-    viber_text = forms.CharField(
-        label=_("Viber text"),
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_PLACEHOLDER_HELP,
-    )
+    viber_text = _text_field(_("Viber text"))
     image = forms.URLField(
         label=_("Image URL"), required=False, assume_scheme="https", max_length=500
     )
@@ -151,14 +149,6 @@ class NewCampaignForm(forms.Form):
                     required=False,
                     choices=[("", _("the default sender")), *((n, n) for n in names)],
                 )
-
-    def clean_sms_text(self) -> str:
-        """The SMS text with browser line breaks (CR LF) as the one character they are."""
-        return _one_line_break(self.cleaned_data["sms_text"])
-
-    def clean_viber_text(self) -> str:
-        """The Viber text, line breaks as for the SMS text."""
-        return _one_line_break(self.cleaned_data["viber_text"])
 
     def clean(self) -> dict[str, Any]:
         """A template, or texts for the chosen channels; never both."""

@@ -19,10 +19,9 @@ itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -37,7 +36,7 @@ from django.http import (
     JsonResponse,
 )
 from django.http.response import HttpResponseBase
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -57,7 +56,7 @@ from django_smsfly.admin.campaign_pages import (
 )
 from django_smsfly.admin.display import money
 from django_smsfly.admin.overview import DELIVERED, FAILED
-from django_smsfly.admin.pages import render
+from django_smsfly.admin.pages import form_context, own_urls, render
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.models import Campaign, Message
 
@@ -196,12 +195,6 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # -- URLs -------------------------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-
-        def wrap(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-            # Login, staff check and CSRF protection, as for the admin's own views.
-            return self.admin_site.admin_view(view)
-
         views: dict[str, Callable[..., HttpResponseBase]] = {
             "start": self.start_view,
             "pause": self.pause_view,
@@ -211,11 +204,9 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "progress": self.progress_view,
             "export": self.export_view,
         }
-        # Before the ModelAdmin's own: its "<path:object_id>/" would catch them.
-        ours = [
-            path(f"<path:object_id>/{name}/", wrap(view), name=f"{prefix}_{name}")
-            for name, view in views.items()
-        ]
+        ours = own_urls(
+            self, ((f"<path:object_id>/{name}/", name, view) for name, view in views.items())
+        )
         return ours + super().get_urls()
 
     def _campaign(self, request: HttpRequest, object_id: str) -> Campaign:
@@ -256,15 +247,12 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     return self._back(campaign)
         else:
             form = NewCampaignForm(sender_names=names)
-        any_form = cast(Any, form)  # the admin's helpers take any form with fieldsets
         return render(
             self,
             request,
             "new.html",
             title=gettext("New campaign"),
-            adminform=helpers.AdminForm(any_form, cast(Any, form.fieldsets), {}, model_admin=self),
-            form=form,
-            errors=helpers.AdminErrorList(any_form, []),
+            **form_context(self, form),
             **(extra_context or {}),
         )
 

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import django
@@ -27,7 +26,7 @@ from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -255,36 +254,16 @@ class MessageAdmin(NumberSearch, admin.ModelAdmin):  # type: ignore[type-arg]
     # Each checks the permission it needs here and leaves the work to its module.
 
     def get_urls(self) -> list[URLPattern]:
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-
-        def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-            # Login, staff check and CSRF protection, as for the admin's own views.
-            return self.admin_site.admin_view(view)
-
-        # Before the ModelAdmin's own: its "<path:object_id>/" would catch them.
-        ours = [
-            path("overview/", wrap(self.overview_view), name=f"{prefix}_overview"),
-            path(
-                "<path:object_id>/refresh/",
-                wrap(self.refresh_view),
-                name=f"{prefix}_refresh",
-            ),
-            path(
-                "<path:object_id>/resend/",
-                wrap(self.resend_view),
-                name=f"{prefix}_resend",
-            ),
-            path(
-                "<path:object_id>/status/",
-                wrap(self.status_view),
-                name=f"{prefix}_status",
-            ),
-            path(
-                "<path:object_id>/attach-id/",
-                wrap(self.attach_view),
-                name=f"{prefix}_attach_id",
-            ),
-        ]
+        ours = pages.own_urls(
+            self,
+            [
+                ("overview/", "overview", self.overview_view),
+                ("<path:object_id>/refresh/", "refresh", self.refresh_view),
+                ("<path:object_id>/resend/", "resend", self.resend_view),
+                ("<path:object_id>/status/", "status", self.status_view),
+                ("<path:object_id>/attach-id/", "attach_id", self.attach_view),
+            ],
+        )
         return ours + super().get_urls()
 
     @transaction.non_atomic_requests

@@ -16,14 +16,13 @@ A number on the list gets no message: every send to it is recorded ``failed`` wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -131,13 +130,7 @@ class OptOutAdmin(NumberSearch, admin.ModelAdmin):  # type: ignore[type-arg]
         return super().changelist_view(request, context)
 
     def get_urls(self) -> list[URLPattern]:
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-
-        def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-            return self.admin_site.admin_view(view)
-
-        ours = [path("import/", wrap(self.import_view), name=f"{prefix}_import")]
-        return ours + super().get_urls()
+        return pages.own_urls(self, [("import/", "import", self.import_view)]) + super().get_urls()
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         """Upload a file of numbers; the page then shows what became of its lines."""

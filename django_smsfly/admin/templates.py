@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
@@ -24,12 +24,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_smsfly import templating
-from django_smsfly.admin.compose import CHANNEL_CHOICES
+from django_smsfly.admin.pages import own_urls
+from django_smsfly.admin.texts import CHANNEL_CHOICES, one_line_break
 from django_smsfly.channels import Channel
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyValidationError
@@ -67,11 +68,6 @@ ERROR_FIELDS = {
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 #: A stand-in sender name: the sample render checks content, not senders.
 _ANY_SOURCE = "-"
-
-
-def _one_line_break(text: str) -> str:
-    # A textarea posts its line breaks as CR LF; the SMS holds (and bills) one character.
-    return text.replace("\r\n", "\n")
 
 
 def samples_from(data: Mapping[str, Any]) -> dict[str, str]:
@@ -146,7 +142,7 @@ def sample_render(fields: Mapping[str, str], samples: Mapping[str, str]) -> Samp
     compiled: list[str] = []
     names: set[str] = set()
     for name in used:
-        text = _one_line_break(fields.get(name, ""))
+        text = one_line_break(fields.get(name, ""))
         try:
             names |= templating.variables(text)
         except templating.TemplateError as exc:
@@ -156,7 +152,7 @@ def sample_render(fields: Mapping[str, str], samples: Mapping[str, str]) -> Samp
     result.variables = sorted(names)
     values = {name: samples.get(name, name) for name in names}
     for name in compiled:
-        text = _one_line_break(fields.get(name, ""))
+        text = one_line_break(fields.get(name, ""))
         try:
             result.texts[name] = templating.render_text(text, values) if text else ""
         except templating.TemplateError as exc:
@@ -260,7 +256,7 @@ class MessageTemplateForm(forms.ModelForm):  # type: ignore[type-arg]
         return value
 
     def _clean_text(self, name: str) -> str:
-        text = _one_line_break(self.cleaned_data.get(name, ""))
+        text = one_line_break(self.cleaned_data.get(name, ""))
         if text:
             templating.check_syntax(text)
         return text
@@ -329,13 +325,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return obj.language or gettext("default")
 
     def get_urls(self) -> list[URLPattern]:
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        wrap: Callable[..., Any] = self.admin_site.admin_view
-        # Before the ModelAdmin's own: its "<path:object_id>/" would catch it.
-        return [
-            path("preview/", wrap(self.preview_view), name=f"{prefix}_preview"),
-            *super().get_urls(),
-        ]
+        return own_urls(self, [("preview/", "preview", self.preview_view)]) + super().get_urls()
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         """The preview of the texts being edited (POST; JSON: texts, counter, errors)."""

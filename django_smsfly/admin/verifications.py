@@ -21,7 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -169,9 +169,7 @@ class VerificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # -- the fraud guard page -----------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
-        name = f"{self.opts.app_label}_{self.opts.model_name}_fraud_guard"
-        # Before the ModelAdmin's own: its "<path:object_id>/" would catch it.
-        ours = [path("fraud-guard/", self.admin_site.admin_view(self.fraud_guard_view), name=name)]
+        ours = pages.own_urls(self, [("fraud-guard/", "fraud_guard", self.fraud_guard_view)])
         return ours + super().get_urls()
 
     def fraud_guard_view(self, request: HttpRequest) -> HttpResponse:
