@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
+from django.template import Context, Template
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -18,6 +19,7 @@ from django_smsfly import services
 from django_smsfly.admin.changelist import MessagePaginator
 from django_smsfly.backends.sandbox import Fault, get_simulator
 from django_smsfly.models import Message
+from django_smsfly.templatetags.smsfly_admin import smsfly_percent
 
 pytestmark = pytest.mark.django_db
 
@@ -289,3 +291,16 @@ def test_the_balance_is_cached_briefly(operator: Client) -> None:
     list_page(operator)
     list_page(operator)
     assert len(get_simulator().requests_for("GETBALANCEEXT")) == 1
+
+
+SHARES = [None, Decimal(0), Decimal("0.0049"), Decimal("0.7650"), Decimal("0.7651"), Decimal(1)]
+
+
+@pytest.mark.parametrize("share", SHARES)
+def test_a_share_is_written_in_per_cent_as_the_overviews_always_wrote_it(
+    share: Decimal | None,
+) -> None:
+    before = Template(
+        "{% if share is None %}—{% else %}{% widthratio share 1 100 %}&nbsp;%{% endif %}"
+    )
+    assert smsfly_percent(share) == before.render(Context({"share": share}))

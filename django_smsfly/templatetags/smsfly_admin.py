@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.utils.safestring import SafeString, mark_safe
 
 from django_smsfly.admin.display import language_switch, money
 
@@ -16,6 +17,16 @@ register = template.Library()
 def smsfly_money(value: Decimal | int | float | str | None) -> str:
     """An amount as the admin writes money (see :func:`django_smsfly.admin.display.money`)."""
     return money(value)
+
+
+@register.filter(name="smsfly_percent")
+def smsfly_percent(share: Decimal | float | None) -> SafeString | str:
+    """A share (``0.765``) in per cent as the admin's overviews write it (``77&nbsp;%``),
+    or ``—`` when there is none (no final outcome yet to count it from)."""
+    if share is None:
+        return "—"
+    # Rounded as ``{% widthratio share 1 100 %}`` rounds it (a float, halves to even).
+    return mark_safe(f"{round(float(share) * 100)}&nbsp;%")  # noqa: S308 - a number only
 
 
 @register.inclusion_tag("admin/django_smsfly/language_switch.html", takes_context=True)
