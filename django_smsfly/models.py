@@ -42,6 +42,28 @@ class StatusChoices(models.TextChoices):
     REFUNDED = DeliveryStatus.REFUNDED.value, _("refunded")
 
 
+class _InFallbackOrder:
+    """For a model whose ``channels`` field lists channel names in fallback order."""
+
+    channels: str
+
+    @property
+    def channel_list(self) -> list[Channel]:
+        """The channels in fallback order."""
+        return [Channel(name) for name in self.channels.split(",") if name]
+
+
+class _WithDeliveryStatus:
+    """For a model whose ``status`` field holds a normalized delivery status."""
+
+    status: str
+
+    @property
+    def delivery_status(self) -> DeliveryStatus:
+        """:attr:`status` as a :class:`~django_smsfly.statuses.DeliveryStatus`."""
+        return DeliveryStatus(self.status)
+
+
 class MessageQuerySet(models.QuerySet["Message"]):
     """Queries the app runs, by name."""
 
@@ -56,7 +78,7 @@ class MessageQuerySet(models.QuerySet["Message"]):
         return self.filter(state__in=[Message.State.QUEUED, Message.State.SENDING])
 
 
-class Message(models.Model):
+class Message(_InFallbackOrder, _WithDeliveryStatus, models.Model):
     """One message to one recipient over one or more channels (in fallback order).
 
     The row is written before SMS-fly is called and records every outcome, so nothing
@@ -176,16 +198,6 @@ class Message(models.Model):
         return f"{recipient} ({channels}): {self.get_status_display()}"
 
     @property
-    def channel_list(self) -> list[Channel]:
-        """The channels in fallback order."""
-        return [Channel(name) for name in self.channels.split(",") if name]
-
-    @property
-    def delivery_status(self) -> DeliveryStatus:
-        """:attr:`status` as a :class:`~django_smsfly.statuses.DeliveryStatus`."""
-        return DeliveryStatus(self.status)
-
-    @property
     def is_final(self) -> bool:
         """True when nothing about this message is expected to change on its own."""
         if self.state in (self.State.FAILED, self.State.UNKNOWN):
@@ -193,7 +205,7 @@ class Message(models.Model):
         return self.state == self.State.ACCEPTED and self.next_check_at is None
 
 
-class ChannelStatus(models.Model):
+class ChannelStatus(_WithDeliveryStatus, models.Model):
     """The delivery status of one channel of a message."""
 
     message = models.ForeignKey(
@@ -228,11 +240,6 @@ class ChannelStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}: {self.get_status_display()}"
-
-    @property
-    def delivery_status(self) -> DeliveryStatus:
-        """:attr:`status` as a :class:`~django_smsfly.statuses.DeliveryStatus`."""
-        return DeliveryStatus(self.status)
 
 
 class StatusChange(models.Model):
@@ -416,7 +423,7 @@ class OptOut(models.Model):
         return display_recipient(self.recipient)
 
 
-class MessageTemplate(models.Model):
+class MessageTemplate(_InFallbackOrder, models.Model):
     """A reusable message in Django's template language, per language.
 
     Rows share a :attr:`name`; :attr:`language` empty is the variant used when no
@@ -448,11 +455,6 @@ class MessageTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language})" if self.language else self.name
-
-    @property
-    def channel_list(self) -> list[Channel]:
-        """The channels in fallback order."""
-        return [Channel(name) for name in self.channels.split(",") if name]
 
 
 class Campaign(models.Model):

@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.core.cache import cache
 from django.db import transaction
@@ -57,6 +57,9 @@ from django_smsfly.results import PriceList
 from django_smsfly.tasks import SEND_TASK_BATCH, enqueue_due, enqueue_send
 from django_smsfly.validation import SmsContent, ViberContent, sms_fallback
 
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
+
 __all__ = [
     "LOOKUP_TIMEOUT",
     "RATE_LIMITED_MAX_DELAY",
@@ -64,6 +67,7 @@ __all__ = [
     "SEND_TASK_BATCH",
     "WORKER_LOST",
     "RecoveryReport",
+    "SendOptions",
     "SyncReport",
     "attach_message_id",
     "build_client",
@@ -112,6 +116,26 @@ def get_balances(*, quick: bool = False) -> dict[str, Decimal]:
 # -- sending ---------------------------------------------------------------------------
 
 
+class SendOptions(TypedDict, total=False):
+    """The options every ``send_*`` verb takes besides its content; each is described
+    at :func:`send_message`, which :func:`send_sms` and :func:`send_viber` pass them to."""
+
+    #: The same key never sends twice: the message it made is returned instead.
+    idempotency_key: str | None
+    #: Stored with the message as given (JSON), for your own references.
+    metadata: Mapping[str, Any] | None
+    #: The user the message is recorded as written by.
+    created_by: Any
+    #: Written ``queued`` and sent by a task once the transaction commits.
+    defer: bool
+    #: The text is kept out of every record, log line and page.
+    sensitive: bool
+    #: An aware datetime: nothing is sent before it.
+    send_at: dt.datetime | None
+    #: Sent even to a number on the opt-out list.
+    ignore_opt_out: bool
+
+
 def send_sms(
     recipient: object,
     text: str,
@@ -119,13 +143,7 @@ def send_sms(
     source: str | None = None,
     ttl: int | None = None,
     flash: bool = False,
-    idempotency_key: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: Any = None,
-    defer: bool = False,
-    sensitive: bool = False,
-    send_at: dt.datetime | None = None,
-    ignore_opt_out: bool = False,
+    **options: Unpack[SendOptions],
 ) -> Message:
     """Send an SMS and return its :class:`~django_smsfly.models.Message`.
 
@@ -136,19 +154,14 @@ def send_sms(
     background task sends it (see :func:`send_message`). With ``send_at`` (an aware
     datetime) nothing is sent before that time. A number on the opt-out list
     (:class:`~django_smsfly.models.OptOut`) gets nothing: the message is recorded
-    ``failed`` with ``OPTED_OUT``, unless ``ignore_opt_out=True``.
+    ``failed`` with ``OPTED_OUT``, unless ``ignore_opt_out=True``. The other
+    ``options`` are :class:`SendOptions`.
     """
     return send_message(
         recipient,
         channels=[Channel.SMS],
         sms=SmsContent(text=text, source=source, ttl=ttl, flash=flash),
-        idempotency_key=idempotency_key,
-        metadata=metadata,
-        created_by=created_by,
-        defer=defer,
-        sensitive=sensitive,
-        send_at=send_at,
-        ignore_opt_out=ignore_opt_out,
+        **options,
     )
 
 
@@ -164,18 +177,12 @@ def send_viber(
     sms_text: str | None = None,
     sms_source: str | None = None,
     sms_ttl: int | None = None,
-    idempotency_key: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: Any = None,
-    defer: bool = False,
-    sensitive: bool = False,
-    send_at: dt.datetime | None = None,
-    ignore_opt_out: bool = False,
+    **options: Unpack[SendOptions],
 ) -> Message:
     """Send a Viber message; ``sms_text`` adds an SMS sent if Viber fails.
 
     Behaves as :func:`send_sms` for errors, ``defer``, ``send_at``, ``ignore_opt_out``
-    and the returned message.
+    and the returned message; the other ``options`` are :class:`SendOptions`.
     """
     viber = ViberContent(
         text=text,
@@ -191,13 +198,7 @@ def send_viber(
         channels=[Channel.VIBER, Channel.SMS] if sms else [Channel.VIBER],
         viber=viber,
         sms=sms,
-        idempotency_key=idempotency_key,
-        metadata=metadata,
-        created_by=created_by,
-        defer=defer,
-        sensitive=sensitive,
-        send_at=send_at,
-        ignore_opt_out=ignore_opt_out,
+        **options,
     )
 
 
