@@ -21,6 +21,24 @@ API_KEY = "0123456789abcdef0123456789abcdef0123"  # 36 characters, like a real k
 HTTP_SITE_KEY = "http-site-test-key"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "frozen_sandbox: the sandbox fixture's clock stands still from the start"
+    )
+
+
+@pytest.fixture
+def sandbox(request: pytest.FixtureRequest) -> Simulator:
+    """The process-wide sandbox the app sends to (fresh for each test); its clock stands
+    still in a test marked ``frozen_sandbox``."""
+    from django_smsfly.backends.sandbox import get_simulator
+
+    simulator = get_simulator()
+    if request.node.get_closest_marker("frozen_sandbox") is not None:
+        simulator.freeze()
+    return simulator
+
+
 @pytest.fixture
 def mocked() -> Iterator[responses.RequestsMock]:
     """`responses` active for the test; unmatched requests fail instead of leaving."""

@@ -12,20 +12,13 @@ from django.test import Client
 from django.urls import reverse
 
 from django_smsfly import services
-from django_smsfly.backends.sandbox import Fault, Outcome, Simulator, get_simulator
+from django_smsfly.backends.sandbox import Fault, Outcome, Simulator
 from django_smsfly.models import Message
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.frozen_sandbox]
 
 LIST_URL = "admin:django_smsfly_message_changelist"
 NUMBER = "380501234567"
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    simulator = get_simulator()
-    simulator.freeze()
-    return simulator
 
 
 def staff_with(*codenames: str) -> Client:

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from django_smsfly import campaigns, sync_statuses, taskcompat
 from django_smsfly.admin.campaign_pages import csv_lines, duration, safe_cell
-from django_smsfly.backends.sandbox import Simulator, get_simulator
+from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.models import Campaign, Message, MessageTemplate, OptOut
 
 # The engine enqueues its runner when the transaction commits.
@@ -95,11 +95,6 @@ def sends(sandbox: Simulator) -> list[Any]:
 
 def notices(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    return get_simulator()
 
 
 @pytest.fixture
@@ -270,6 +265,16 @@ def start_form(operator: Client, campaign: Campaign) -> dict[str, str]:
     return {"token": token.group(1)}
 
 
+def schedule_form(operator: Client, campaign: Campaign, day: dt.date) -> dict[str, str]:
+    """The start form filled in to schedule the campaign for 09:30 on ``day``."""
+    return {
+        **start_form(operator, campaign),
+        "_schedule": "",
+        "send_date": day.isoformat(),
+        "send_time": "09:30",
+    }
+
+
 def test_send_now_starts_the_campaign_and_sends_each_valid_row_once(
     operator: Client, sandbox: Simulator
 ) -> None:
@@ -303,13 +308,7 @@ def test_the_same_start_form_posted_twice_starts_once(operator: Client, dummy_ta
 def test_send_at_schedules_in_the_admins_time_zone(operator: Client, dummy_tasks: Any) -> None:
     campaign = new_campaign()
     tomorrow = timezone.localdate() + dt.timedelta(days=1)
-    form = {
-        **start_form(operator, campaign),
-        "_schedule": "",
-        "send_date": tomorrow.isoformat(),
-        "send_time": "09:30",
-    }
-    response = operator.post(view(campaign, "start"), form)
+    response = operator.post(view(campaign, "start"), schedule_form(operator, campaign, tomorrow))
     assert response.status_code == 302
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SCHEDULED
@@ -322,13 +321,7 @@ def test_send_at_a_past_time_is_refused_and_nothing_starts(
 ) -> None:
     campaign = new_campaign()
     yesterday = timezone.localdate() - dt.timedelta(days=1)
-    form = {
-        **start_form(operator, campaign),
-        "_schedule": "",
-        "send_date": yesterday.isoformat(),
-        "send_time": "09:30",
-    }
-    response = operator.post(view(campaign, "start"), form)
+    response = operator.post(view(campaign, "start"), schedule_form(operator, campaign, yesterday))
     assert response.status_code == 200
     assert "That time has passed" in response.content.decode()
     campaign.refresh_from_db()

@@ -19,7 +19,7 @@ from django.urls import resolve, reverse
 from django.utils import formats, timezone
 
 from django_smsfly.admin.widgets import segment_rules
-from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
+from django_smsfly.backends.sandbox import Fault, Simulator
 from django_smsfly.models import Message, OptOut
 from django_smsfly.segments import count_segments
 
@@ -30,11 +30,6 @@ HOSTILE = '<script>alert("x")</script>'
 COMPOSE_JS = (
     Path(__file__).resolve().parent.parent / "django_smsfly/static/django_smsfly/compose.js"
 )
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    return get_simulator()
 
 
 def drawn_token(browser: Client) -> str:

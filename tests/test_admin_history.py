@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from django_smsfly import services
 from django_smsfly.admin.story import error_line, international
-from django_smsfly.backends.sandbox import Simulator, get_simulator
+from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.models import Message, StatusChange
 
 pytestmark = pytest.mark.django_db
@@ -28,11 +28,6 @@ ADD_URL = "admin:django_smsfly_message_add"
 CHANGE_URL = "admin:django_smsfly_message_change"
 STATUS_URL = "admin:django_smsfly_message_status"
 LONG_TEXT = "Thank you for your order. " * 20  # 520 GSM-7 characters: 4 parts
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    return get_simulator()
 
 
 def compose(browser: Client, **fields: Any) -> Any:
@@ -59,6 +54,15 @@ def deliver_everything(sandbox: Simulator) -> None:
     sandbox.advance(60)
     Message.objects.update(next_check_at=timezone.now() - dt.timedelta(seconds=1))
     services.sync_statuses()
+
+
+def failed_for_funds(sandbox: Simulator, *sends: tuple[str, str]) -> list[Message]:
+    """Each ``(number, text)`` sent while the account is empty (so it failed), then the
+    account topped up again, so that sending them again succeeds."""
+    sandbox.balance = 0
+    failed = [services.send_sms(number, text) for number, text in sends]
+    sandbox.balance = 1000
+    return failed
 
 
 def story_of(page: str) -> str:
@@ -96,9 +100,7 @@ def test_a_second_post_of_the_same_form_logs_nothing_more(operator: Client) -> N
 def test_sending_again_is_in_the_history_and_the_timeline_names_who(
     operator: Client, sandbox: Simulator
 ) -> None:
-    sandbox.balance = 0
-    failed = services.send_sms("380501234567", "Your code: 1234")
-    sandbox.balance = 1000
+    [failed] = failed_for_funds(sandbox, ("380501234567", "Your code: 1234"))
     response = operator.post(reverse("admin:django_smsfly_message_resend", args=[failed.pk]))
     assert response.status_code == 302
     assert log_of(failed) == [(CHANGE, "operator", "Sent again.")]
@@ -110,10 +112,7 @@ def test_sending_again_is_in_the_history_and_the_timeline_names_who(
 def test_the_bulk_action_logs_each_message_sent_again(
     operator: Client, sandbox: Simulator
 ) -> None:
-    sandbox.balance = 0
-    first = services.send_sms("380501234567", "One")
-    second = services.send_sms("380671234567", "Two")
-    sandbox.balance = 1000
+    first, second = failed_for_funds(sandbox, ("380501234567", "One"), ("380671234567", "Two"))
     operator.post(
         reverse("admin:django_smsfly_message_changelist"),
         {"action": "resend_messages", "_selected_action": [first.pk, second.pk]},
@@ -125,9 +124,7 @@ def test_the_bulk_action_logs_each_message_sent_again(
 def test_a_resend_made_in_code_is_not_credited_to_anyone(
     operator: Client, sandbox: Simulator
 ) -> None:
-    sandbox.balance = 0
-    failed = services.send_sms("380501234567", "Hello")
-    sandbox.balance = 1000
+    [failed] = failed_for_funds(sandbox, ("380501234567", "Hello"))
     services.resend(failed.pk)
     story = story_of(page_of(operator, failed))
     assert "Sent again" in story

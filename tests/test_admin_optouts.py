@@ -16,7 +16,7 @@ from django.urls import reverse
 from django_smsfly import send_sms
 from django_smsfly.admin import optout_lists
 from django_smsfly.admin.optout_lists import import_numbers
-from django_smsfly.backends.sandbox import Simulator, get_simulator
+from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.models import Message, OptOut
 
 pytestmark = pytest.mark.django_db
@@ -25,11 +25,6 @@ LIST = "admin:django_smsfly_optout_changelist"
 ADD = "admin:django_smsfly_optout_add"
 IMPORT = "admin:django_smsfly_optout_import"
 MESSAGES = "admin:django_smsfly_message_changelist"
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    return get_simulator()
 
 
 def flash(response: Any) -> list[str]:

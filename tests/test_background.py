@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from django_smsfly import services, taskcompat, tasks
-from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
+from django_smsfly.backends.sandbox import Fault, Simulator
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.delivery import sending
 from django_smsfly.models import Message
@@ -29,11 +29,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 _PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
 DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
 IMMEDIATE = f"{_PREFIX}.backends.immediate.ImmediateBackend"
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    return get_simulator()
 
 
 @pytest.fixture
@@ -149,7 +144,10 @@ def test_rate_limited_in_a_task_is_enqueued_again_for_its_retry_time(
 # -- leases and dead workers ---------------------------------------------------------------
 
 
-def _stale(message: Message, *, started: bool) -> None:
+def _recovered_from_a_dead_worker(*, started: bool) -> tuple[Message, services.RecoveryReport]:
+    """A deferred send claimed by a worker that died (its lease ran out), before or after
+    its request left; recovered. The message as recovery left it, and the report."""
+    message = services.send_sms("380501234567", "Hi", defer=True)
     past = timezone.now() - dt.timedelta(seconds=1)
     Message.objects.filter(pk=message.pk).update(
         state=Message.State.SENDING,
@@ -158,16 +156,16 @@ def _stale(message: Message, *, started: bool) -> None:
         lease_until=past,
         request_started_at=past if started else None,
     )
+    report = services.recover_stale_sends()
+    message.refresh_from_db()
+    return message, report
 
 
 def test_a_worker_that_died_before_the_request_left_is_retried(
     sandbox: Simulator, dummy: Any, failures: list[dict[str, Any]]
 ) -> None:
-    message = services.send_sms("380501234567", "Hi", defer=True)
-    _stale(message, started=False)
-    report = services.recover_stale_sends()
+    message, report = _recovered_from_a_dead_worker(started=False)
     assert (report.requeued, report.unknown) == (1, 0)
-    message.refresh_from_db()
     assert message.state == Message.State.QUEUED
     assert message.error_code == services.WORKER_LOST
     assert services.send_due() == 1
@@ -181,11 +179,8 @@ def test_a_worker_that_died_before_the_request_left_is_retried(
 def test_a_worker_that_died_after_the_request_left_makes_it_unknown(
     sandbox: Simulator, dummy: Any, failures: list[dict[str, Any]]
 ) -> None:
-    message = services.send_sms("380501234567", "Hi", defer=True)
-    _stale(message, started=True)
-    report = services.recover_stale_sends()
+    message, report = _recovered_from_a_dead_worker(started=True)
     assert (report.requeued, report.unknown) == (0, 1)
-    message.refresh_from_db()
     assert message.state == Message.State.UNKNOWN
     assert message.error_code == "WORKER_LOST"
     assert "outcome is unknown" in message.error_text

@@ -32,6 +32,8 @@ from django_smsfly.models import Message
 from django_smsfly.ratelimit import RateLimiter, reset_rate_limiters
 from tests.workers import run_together
 
+pytestmark = pytest.mark.frozen_sandbox
+
 SANDBOX = "django_smsfly.backends.sandbox.SandboxBackend"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,13 +59,6 @@ def fails(name: str, *args: str, returncode: int = 1) -> str:
         run(name, *args)
     assert caught.value.returncode == returncode, str(caught.value)
     return str(caught.value)
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    simulator = get_simulator()
-    simulator.freeze()
-    return simulator
 
 
 def sends() -> int:

@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,36 +25,20 @@ from typing import Any
 import pytest
 import requests
 
+from tests.contrib.example_site import clean_env, copy_project, free_port
+
 pytest.importorskip("environ", reason="the example project needs django-environ (the demo extra)")
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
 SANDBOX = "django_smsfly.backends.sandbox.SandboxBackend"
 HTTP = "django_smsfly.backends.http.HTTPBackend"
-#: The variables the settings read: none may leak in from the environment of the tests.
-SETTINGS_VARIABLE = re.compile(r"^(SMSFLY_|DJANGO_|DEMO_|DATABASE_URL$)")
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the example project (no .env, no database), as on a fresh clone."""
-    target = tmp_path / "example_project"
-    shutil.copytree(
-        EXAMPLE,
-        target,
-        ignore=shutil.ignore_patterns(".env", "db.sqlite3*", "__pycache__"),
-    )
-    return target
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    """This process's environment without any variable the settings read, plus ``values``."""
-    env = {name: value for name, value in os.environ.items() if not SETTINGS_VARIABLE.match(name)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    # The copy must import this checkout's django_smsfly, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.update(values)
-    return env
+    return copy_project(tmp_path)
 
 
 def python(project: Path, *args: str, env: dict[str, str], timeout: float = 60) -> str:
@@ -230,13 +213,6 @@ def test_the_demos_processes_share_one_sandbox_account(project: Path) -> None:
     manage(project, "smsfly_send", "--to", "050 123 4567", "--text", "Hi", env=env)
     # Another process, another simulator: the same account.
     assert manage(project, "smsfly_balance", env=env) == "Balance: 999.521\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Demo:

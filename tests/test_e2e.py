@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from django_smsfly.channels import Channel
 from django_smsfly.client import SmsFlyClient
 from django_smsfly.exceptions import (
     SmsFlyAuthError,
+    SmsFlyError,
     SmsFlyInsufficientFunds,
     SmsFlyInvalidRequest,
     SmsFlyMessageNotFound,
@@ -158,24 +160,29 @@ def test_send_is_retried_after_429_and_sent_once(
     assert simulator.messages[0].message_id == result.message_id
 
 
-def test_send_is_not_repeated_after_a_500(smsfly: SmsFlyClient, simulator: Simulator) -> None:
-    simulator.inject(Fault.SERVER_ERROR)
-    with pytest.raises(SmsFlyServerError) as info:
-        smsfly.send_sms("380501234567", "Hi")
-    assert info.value.verdict is Verdict.UNKNOWN
-    assert len(simulator.requests_for("SENDMESSAGE")) == 1
-
-
-def test_send_is_not_repeated_after_a_read_timeout(
-    smsfly: SmsFlyClient, simulator: Simulator
+@pytest.mark.parametrize(
+    ("fault", "options", "error", "sent"),
+    [
+        pytest.param(Fault.SERVER_ERROR, {}, SmsFlyServerError, 0, id="500"),
+        # The server processes the send, then says nothing until the client gives up.
+        pytest.param(Fault.TIMEOUT, {"delay": 5}, SmsFlyTimeout, 1, id="read-timeout"),
+    ],
+)
+def test_send_is_not_repeated_when_its_outcome_is_unknown(
+    smsfly: SmsFlyClient,
+    simulator: Simulator,
+    fault: Fault,
+    options: dict[str, Any],
+    error: type[SmsFlyError],
+    sent: int,
 ) -> None:
-    # The server processes the send, then says nothing until the client gives up.
-    simulator.inject(Fault.TIMEOUT, delay=5)
-    with pytest.raises(SmsFlyTimeout) as info:
+    simulator.inject(fault, **options)
+    with pytest.raises(error) as info:
         smsfly.send_sms("380501234567", "Hi")
     assert info.value.verdict is Verdict.UNKNOWN
     assert len(simulator.requests_for("SENDMESSAGE")) == 1
-    assert len(simulator.messages) == 1  # it was in fact sent: "unknown" was right
+    # After a timeout it was in fact sent: "unknown" was right.
+    assert len(simulator.messages) == sent
 
 
 def test_read_only_action_is_retried_after_a_502(

@@ -16,17 +16,12 @@ import pytest
 from phonenumber_field.phonenumber import PhoneNumber as FieldPhoneNumber
 
 from django_smsfly import services
-from django_smsfly.backends.sandbox import Simulator, get_simulator
+from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import Message
 from django_smsfly.validation import normalize_recipient
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    return get_simulator()
 
 
 def test_a_phonenumbers_object_is_sent_to(sandbox: Simulator) -> None:

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from django_smsfly import services, taskcompat
-from django_smsfly.backends.sandbox import TEST_NUMBERS, Outcome, Simulator, get_simulator
+from django_smsfly.backends.sandbox import TEST_NUMBERS, Outcome, Simulator
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import Campaign, Message, OptOut
@@ -25,11 +25,6 @@ _PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_
 DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
 
 NUMBER = "380501234567"
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    return get_simulator()
 
 
 def _sends(sandbox: Simulator) -> list[Any]:

@@ -11,23 +11,16 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from django_smsfly import services
-from django_smsfly.backends.sandbox import TEST_NUMBERS, Fault, Outcome, Simulator, get_simulator
+from django_smsfly.backends.sandbox import TEST_NUMBERS, Fault, Outcome, Simulator
 from django_smsfly.exceptions import SmsFlyError, SmsFlyValidationError
 from django_smsfly.models import ChannelStatus, Message, StatusChange
 from django_smsfly.signals import message_failed, message_sent, status_changed
 from django_smsfly.statuses import DeliveryStatus
 from tests.recorders import Recorder, recording
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.frozen_sandbox]
 
 Capture = Callable[..., Any]
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    simulator = get_simulator()
-    simulator.freeze()
-    return simulator
 
 
 @pytest.fixture

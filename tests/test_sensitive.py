@@ -19,22 +19,17 @@ from django.test import Client
 from django.urls import reverse
 
 from django_smsfly import services
-from django_smsfly.backends.sandbox import Fault, Simulator, get_simulator
+from django_smsfly.backends.sandbox import Fault, Simulator
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import ChannelStatus, Message, StatusChange
 from tests.conftest import API_URL
+
+pytestmark = pytest.mark.frozen_sandbox
 
 NUMBER = "380501234567"
 CODE = "480215"
 TEXT = f"Your code: {CODE}"
 KEY = "sensitive-test-key-0c7f1e"
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    simulator = get_simulator()
-    simulator.freeze()
-    return simulator
 
 
 def everything_stored() -> str:

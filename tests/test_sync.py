@@ -12,21 +12,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_smsfly import services
-from django_smsfly.backends.sandbox import TEST_NUMBERS, Outcome, Simulator, get_simulator
+from django_smsfly.backends.sandbox import TEST_NUMBERS, Outcome, Simulator
 from django_smsfly.models import Message
 from django_smsfly.signals import status_changed
 from django_smsfly.statuses import DeliveryStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.frozen_sandbox]
 
 Capture = Callable[..., Any]
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    simulator = get_simulator()
-    simulator.freeze()
-    return simulator
 
 
 @pytest.fixture

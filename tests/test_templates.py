@@ -17,21 +17,16 @@ from django.utils import timezone, translation
 
 import django_smsfly
 from django_smsfly import templating
-from django_smsfly.backends.sandbox import Simulator, get_simulator
+from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.channels import Channel
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import Message, MessageTemplate, OptOut
 from django_smsfly.templating import TemplateError, TemplateNotFound
 from django_smsfly.validation import SmsContent, ViberContent
 
+pytestmark = pytest.mark.frozen_sandbox
+
 NUMBER = "380501234567"
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    simulator = get_simulator()
-    simulator.freeze()
-    return simulator
 
 
 def sms_template(text: str, **fields: Any) -> MessageTemplate:

@@ -26,7 +26,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from django_smsfly.backends.sandbox import Outcome, Simulator, get_simulator
+from django_smsfly.backends.sandbox import Outcome, Simulator
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import ChannelStatus, Message, StatusChange, Verification
 from django_smsfly.verification import Throttled, check_code, send_code
@@ -37,11 +37,6 @@ OTHER = "380671234567"
 POLISH = "+48 512 345 678"
 #: A code as the default text carries it: six digits standing alone.
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
-
-
-@pytest.fixture
-def sandbox() -> Simulator:
-    return get_simulator()
 
 
 def texts_sent(sandbox: Simulator) -> list[str]:
