@@ -312,7 +312,9 @@ class EngineRun:
         From the engine where it keeps that (django-tasks-db's table, RQ's worker
         registry). A Celery worker runs its task where nobody can look; what it holds
         is read from the last statement of its PostgreSQL connection instead (Django
-        binds the parameters in the text): the message that statement named.
+        binds the parameters in the text): the message that statement named, or the
+        message it is sending to the number whose opt-out it looked up last (the
+        lookup made between the claim and the request).
         """
         worker = self.workers[index]
         if self.engine == "celery":
@@ -320,7 +322,17 @@ class EngineRun:
                 "SELECT query FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
                 [self.database, worker.name],
             )
-            return [int(pk) for (sql,) in rows for pk in _MESSAGE_PK.findall(sql or "")]
+            statements = [sql or "" for (sql,) in rows]
+            pks = [int(pk) for sql in statements for pk in _MESSAGE_PK.findall(sql)]
+            numbers = [number for sql in statements for number in _OPT_OUT_LOOKUP.findall(sql)]
+            if numbers:
+                sending = self.query(
+                    "SELECT id FROM django_smsfly_message "
+                    "WHERE recipient = ANY(%s) AND state = 'sending'",
+                    [numbers],
+                )
+                pks.extend(pk for (pk,) in sending)
+            return pks
         if self.engine == "db":
             rows = self.query(
                 "SELECT args_kwargs FROM django_tasks_database_dbtaskresult "
@@ -353,15 +365,34 @@ class EngineRun:
         request was marked as leaving between ``marked[0]`` and ``marked[1]`` seconds ago
         (late enough for the request to have left, early enough for its answer to be
         still on the way). Returns that worker, or None after ``timeout`` seconds
-        without seeing one."""
+        without seeing one.
+
+        The window is a few milliseconds wide, so each look is kept cheap: one query for
+        the messages inside it, and only when there are some, who holds them.
+        """
+        indexes = list(workers)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = self.query(_IN_FLIGHT, [marked[1], marked[0]])
+            if rows:
+                inside = {pk for (pk,) in rows}
+                for index in indexes:
+                    if inside.intersection(self.held_by(index)):
+                        return index
+            time.sleep(0.001)
+        return None
+
+    def wait_busy(self, *, workers: Iterable[int], timeout: float = 10) -> int | None:
+        """Wait until one of ``workers`` holds a message (it is sending, so it has its
+        database connection open); returns that worker, or None after ``timeout``
+        seconds with every one of them idle."""
         indexes = list(workers)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for index in indexes:
-                pks = self.held_by(index)
-                if pks and self.query(_IN_FLIGHT, [pks, marked[1], marked[0]]):
+                if self.held_by(index):
                     return index
-            time.sleep(0.001)
+            time.sleep(0.005)
         return None
 
     def kill_worker_in_flight(
@@ -479,16 +510,19 @@ class EngineRun:
         return last
 
 
-#: Whether one of the given messages had its request marked as leaving between so many
-#: seconds ago and so many (a worker claims a message and marks it in one statement).
+#: The messages whose request was marked as leaving between so many seconds ago and so
+#: many (a worker claims a message and marks it in one statement).
 _IN_FLIGHT = (
-    "SELECT 1 FROM django_smsfly_message WHERE id = ANY(%s) AND state = 'sending' "
+    "SELECT id FROM django_smsfly_message WHERE state = 'sending' "
     "AND request_started_at BETWEEN clock_timestamp() - make_interval(secs => %s) "
     "AND clock_timestamp() - make_interval(secs => %s)"
 )
 
 #: A message an SQL statement of Django's names (``WHERE "django_smsfly_message"."id" = 12``).
 _MESSAGE_PK = re.compile(r'"django_smsfly_message"\."id" = (\d+)')
+#: The number an opt-out lookup of Django's names (``"django_smsfly_optout"."recipient"
+#: = '380671000007'``).
+_OPT_OUT_LOOKUP = re.compile(r'"django_smsfly_optout"\."recipient" = \'(\d+)\'')
 
 
 @dataclass(frozen=True)
