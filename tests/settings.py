@@ -6,7 +6,10 @@ SQLite in memory by default; set ``DATABASE_URL`` (e.g.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from typing import Any
 
 SECRET_KEY = "tests-only-not-secret"
@@ -45,6 +48,11 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+
+# Files a test uploads (campaign lists) go to a folder of the run's own, removed when it
+# ends, never into the checkout; tests that look at the files set their own.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="smsfly-tests-media-")
+atexit.register(shutil.rmtree, MEDIA_ROOT, ignore_errors=True)
 
 TEMPLATES = [
     {
