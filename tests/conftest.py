@@ -11,6 +11,7 @@ import responses
 from django_smsfly.backends.http import HTTPBackend
 from django_smsfly.client import SmsFlyClient
 from tests.recorders import recording
+from tests.task_backends import DUMMY
 
 if TYPE_CHECKING:
     from django_smsfly.backends.sandbox import Simulator
@@ -71,6 +72,18 @@ def _fresh_sandbox() -> Iterator[None]:
     yield
     reset_client()
     cache.clear()
+
+
+@pytest.fixture
+def dummy_tasks(settings: Any) -> Iterator[Any]:
+    """Tasks are recorded, not run (the test plays the worker); the task backend, empty."""
+    from django_smsfly import taskcompat
+
+    settings.TASKS = {"default": {"BACKEND": DUMMY}}
+    backend = taskcompat.get_backend("default")
+    backend.clear()
+    yield backend
+    backend.clear()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import datetime as dt
 import io
 import os
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -29,16 +28,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from django_smsfly import campaigns, sync_statuses, taskcompat
+from django_smsfly import campaigns, sync_statuses
 from django_smsfly.admin.campaign_pages import csv_lines, duration, safe_cell
 from django_smsfly.backends.sandbox import Simulator
 from django_smsfly.models import Campaign, Message, MessageTemplate, OptOut
+from tests.task_backends import DUMMY
 
 # The engine enqueues its runner when the transaction commits.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-_PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
-DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
 
 LIST = "admin:django_smsfly_campaign_changelist"
 ADD = "admin:django_smsfly_campaign_add"
@@ -61,14 +58,6 @@ def url(name: str, *args: Any) -> str:
 
 def view(campaign: Campaign, name: str) -> str:
     return reverse(f"admin:django_smsfly_campaign_{name}", args=[campaign.pk])
-
-
-#: A task backend that can run tasks later (it only records them): a worker's stand-in.
-DUMMY_BACKEND = (
-    "django.tasks.backends.dummy.DummyBackend"
-    if taskcompat.FRAMEWORK == "django.tasks"
-    else "django_tasks.backends.dummy.DummyBackend"
-)
 
 
 def upload(text: str, name: str = "people.csv") -> SimpleUploadedFile:
@@ -95,16 +84,6 @@ def sends(sandbox: Simulator) -> list[Any]:
 
 def notices(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
-
-
-@pytest.fixture
-def dummy_tasks(settings: Any) -> Iterator[Any]:
-    """Tasks are recorded, not run: a started campaign stays running."""
-    settings.TASKS = {"default": {"BACKEND": DUMMY}}
-    backend = taskcompat.get_backend("default")
-    backend.clear()
-    yield backend
-    backend.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -174,7 +153,7 @@ def test_the_report_warns_when_no_worker_will_run_the_campaign(
     page = operator.get(view(campaign, "change")).content.decode()
     # The tests' default task backend runs tasks at once: "Send now" would block.
     assert "No task worker runs this site" in page
-    settings.TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
+    settings.TASKS = {"default": {"BACKEND": DUMMY}}
     page = operator.get(view(campaign, "change")).content.decode()
     assert "No task worker runs this site" not in page
 

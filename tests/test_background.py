@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,20 +24,6 @@ from django_smsfly.models import Message
 from django_smsfly.ratelimit import reset_rate_limiters
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-_PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
-DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
-IMMEDIATE = f"{_PREFIX}.backends.immediate.ImmediateBackend"
-
-
-@pytest.fixture
-def dummy(settings: Any) -> Iterator[Any]:
-    """Tasks are recorded, not run: the test plays the worker."""
-    settings.TASKS = {"default": {"BACKEND": DUMMY}}
-    backend = taskcompat.get_backend("default")
-    backend.clear()
-    yield backend
-    backend.clear()
 
 
 def _sends(sandbox: Simulator) -> list[Any]:
@@ -61,13 +46,13 @@ def test_defer_on_the_default_immediate_backend_sends_at_once(sandbox: Simulator
 
 
 def test_defer_queues_and_enqueues_one_task_with_the_primary_key(
-    sandbox: Simulator, dummy: Any
+    sandbox: Simulator, dummy_tasks: Any
 ) -> None:
     message = services.send_viber("380501234567", text="Hi", sms_text="Hi by SMS", defer=True)
     assert message.state == Message.State.QUEUED
     assert message.attempts == 0
     assert _sends(sandbox) == []
-    [result] = dummy.results
+    [result] = dummy_tasks.results
     assert result.args == [[message.pk]]
     assert result.task.name == "send_messages"
     assert _run(result) == {"accepted": 1}
@@ -80,12 +65,12 @@ def test_defer_queues_and_enqueues_one_task_with_the_primary_key(
 
 
 def test_defer_inside_a_transaction_enqueues_only_after_the_commit(
-    sandbox: Simulator, dummy: Any
+    sandbox: Simulator, dummy_tasks: Any
 ) -> None:
     with transaction.atomic():
         message = services.send_sms("380501234567", "Hi", defer=True)
-        assert dummy.results == []
-    assert len(dummy.results) == 1
+        assert dummy_tasks.results == []
+    assert len(dummy_tasks.results) == 1
 
     def send_then_fail() -> None:
         with transaction.atomic():
@@ -94,7 +79,7 @@ def test_defer_inside_a_transaction_enqueues_only_after_the_commit(
 
     with pytest.raises(RuntimeError):
         send_then_fail()
-    assert len(dummy.results) == 1  # the rolled-back message enqueued nothing
+    assert len(dummy_tasks.results) == 1  # the rolled-back message enqueued nothing
     assert Message.objects.get().pk == message.pk
 
 
@@ -106,7 +91,11 @@ def test_defer_with_an_unknown_task_backend_refuses_before_writing(settings: Any
 
 
 def test_a_failed_enqueue_loses_nothing(
-    sandbox: Simulator, dummy: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any, settings: Any
+    sandbox: Simulator,
+    dummy_tasks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: Any,
+    settings: Any,
 ) -> None:
     def broker_down(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("broker down")
@@ -126,15 +115,15 @@ def test_a_failed_enqueue_loses_nothing(
 
 
 def test_rate_limited_in_a_task_is_enqueued_again_for_its_retry_time(
-    sandbox: Simulator, dummy: Any
+    sandbox: Simulator, dummy_tasks: Any
 ) -> None:
     message = services.send_sms("380501234567", "Hi", defer=True)
     sandbox.inject(Fault.RATE_LIMITED)
-    [first] = dummy.results
+    [first] = dummy_tasks.results
     assert _run(first) == {"queued": 1}
     message.refresh_from_db()
     assert message.retry_at is not None
-    [_, retry] = dummy.results
+    [_, retry] = dummy_tasks.results
     assert retry.args == [[message.pk]]
     assert retry.task.run_after == message.retry_at
     Message.objects.filter(pk=message.pk).update(retry_at=timezone.now())
@@ -162,7 +151,7 @@ def _recovered_from_a_dead_worker(*, started: bool) -> tuple[Message, services.R
 
 
 def test_a_worker_that_died_before_the_request_left_is_retried(
-    sandbox: Simulator, dummy: Any, failures: list[dict[str, Any]]
+    sandbox: Simulator, dummy_tasks: Any, failures: list[dict[str, Any]]
 ) -> None:
     message, report = _recovered_from_a_dead_worker(started=False)
     assert (report.requeued, report.unknown) == (1, 0)
@@ -177,7 +166,7 @@ def test_a_worker_that_died_before_the_request_left_is_retried(
 
 
 def test_a_worker_that_died_after_the_request_left_makes_it_unknown(
-    sandbox: Simulator, dummy: Any, failures: list[dict[str, Any]]
+    sandbox: Simulator, dummy_tasks: Any, failures: list[dict[str, Any]]
 ) -> None:
     message, report = _recovered_from_a_dead_worker(started=True)
     assert (report.requeued, report.unknown) == (0, 1)
@@ -193,7 +182,7 @@ def test_a_worker_that_died_after_the_request_left_makes_it_unknown(
     assert _sends(sandbox) == []
 
 
-def test_a_live_lease_is_left_alone(dummy: Any) -> None:
+def test_a_live_lease_is_left_alone(dummy_tasks: Any) -> None:
     message = services.send_sms("380501234567", "Hi", defer=True)
     Message.objects.filter(pk=message.pk).update(
         state=Message.State.SENDING,
@@ -206,7 +195,7 @@ def test_a_live_lease_is_left_alone(dummy: Any) -> None:
 
 
 def test_a_worker_waits_for_its_send_slot_before_it_claims(
-    sandbox: Simulator, dummy: Any, monkeypatch: pytest.MonkeyPatch
+    sandbox: Simulator, dummy_tasks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker stalled while waiting for a send slot holds no claim: the message stays
     queued (no attempt counted, no lease to run out), and is claimed and sent once after."""
@@ -229,7 +218,7 @@ def test_a_worker_waits_for_its_send_slot_before_it_claims(
 
 
 def test_the_request_mark_is_written_before_the_request(
-    sandbox: Simulator, dummy: Any, monkeypatch: pytest.MonkeyPatch
+    sandbox: Simulator, dummy_tasks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     message = services.send_sms("380501234567", "Hi", defer=True)
     seen: list[Any] = []
@@ -285,14 +274,14 @@ def test_resend_refuses_messages_that_were_sent(sandbox: Simulator) -> None:
     assert len(_sends(sandbox)) == 1
 
 
-def test_resend_in_the_background(sandbox: Simulator, dummy: Any) -> None:
+def test_resend_in_the_background(sandbox: Simulator, dummy_tasks: Any) -> None:
     sandbox.balance = 0
     message = services.send_sms("380501234567", "Hi")
     sandbox.balance = 100
     resent = services.resend(message.pk, defer=True)
     assert resent is not None
     assert resent.state == Message.State.QUEUED
-    [result] = dummy.results
+    [result] = dummy_tasks.results
     assert _run(result) == {"accepted": 1}
 
 
@@ -300,7 +289,7 @@ def test_resend_in_the_background(sandbox: Simulator, dummy: Any) -> None:
 
 
 def test_enqueue_due_fans_out_sends_and_claimed_sync_batches(
-    sandbox: Simulator, dummy: Any, settings: Any
+    sandbox: Simulator, dummy_tasks: Any, settings: Any
 ) -> None:
     settings.SMSFLY = {**settings.SMSFLY, "QUEUED_GRACE": 0}
     queued = [
@@ -311,8 +300,8 @@ def test_enqueue_due_fans_out_sends_and_claimed_sync_batches(
     Message.objects.filter(pk__in=[m.pk for m in sent]).update(next_check_at=timezone.now())
     to_send, to_poll = services.enqueue_due(batch_size=2)
     assert (to_send, to_poll) == (3, 5)
-    send_tasks = [r for r in dummy.results if r.task.name == "send_messages"]
-    sync_tasks = [r for r in dummy.results if r.task.name == "sync_claimed"]
+    send_tasks = [r for r in dummy_tasks.results if r.task.name == "send_messages"]
+    sync_tasks = [r for r in dummy_tasks.results if r.task.name == "sync_claimed"]
     assert [r.args for r in send_tasks] == [[[m.pk for m in queued]]]
     assert len(sync_tasks) == 3  # batches of 2, 2 and 1
     # The claimed messages are this run's: a second fan-out finds nothing to poll.
@@ -327,16 +316,16 @@ def test_enqueue_due_fans_out_sends_and_claimed_sync_batches(
     assert _run(sync_tasks[0])["checked"] == 0
 
 
-def test_tasks_take_primary_keys_and_strings_only(dummy: Any) -> None:
+def test_tasks_take_primary_keys_and_strings_only(dummy_tasks: Any) -> None:
     message = services.send_sms("380501234567", "Hi", defer=True)
     services.enqueue_due()
-    for result in dummy.results:
+    for result in dummy_tasks.results:
         for argument in result.args:
             assert isinstance(argument, str | list)
             if isinstance(argument, list):
                 assert all(isinstance(pk, int) for pk in argument)
     assert tasks.send_messages.name == "send_messages"
-    assert message.pk in dummy.results[0].args[0]
+    assert message.pk in dummy_tasks.results[0].args[0]
 
 
 # -- shared rate limit ---------------------------------------------------------------------
@@ -405,7 +394,7 @@ def _command(name: str, *args: str) -> str:
 
 
 def test_smsfly_send_defer_queues_every_row_and_enqueues_batches(
-    sandbox: Simulator, dummy: Any, tmp_path: Any
+    sandbox: Simulator, dummy_tasks: Any, tmp_path: Any
 ) -> None:
     rows = "\n".join(f"38067{i + 1000:07d},Hello {i}" for i in range(250))
     path = tmp_path / "list.csv"
@@ -414,57 +403,59 @@ def test_smsfly_send_defer_queues_every_row_and_enqueues_batches(
     assert "250 rows: 250 handed to the task workers" in out
     assert Message.objects.filter(state=Message.State.QUEUED).count() == 250
     assert _sends(sandbox) == []
-    assert [len(r.args[0]) for r in dummy.results] == [100, 100, 50]
-    for result in dummy.results:
+    assert [len(r.args[0]) for r in dummy_tasks.results] == [100, 100, 50]
+    for result in dummy_tasks.results:
         _run(result)
     assert Message.objects.filter(state=Message.State.ACCEPTED).count() == 250
     assert len(_sends(sandbox)) == 250
     # Run again: every row is skipped, nothing new is enqueued or sent.
-    dummy.clear()
+    dummy_tasks.clear()
     out = _command("smsfly_send", "--csv", str(path), "--text", "Hi {name}", "--defer")
     assert "250 skipped" in out
-    assert dummy.results == []
+    assert dummy_tasks.results == []
     assert len(_sends(sandbox)) == 250
 
 
 def test_smsfly_send_defer_resumed_enqueues_what_was_left_queued(
-    sandbox: Simulator, dummy: Any, tmp_path: Any
+    sandbox: Simulator, dummy_tasks: Any, tmp_path: Any
 ) -> None:
     path = tmp_path / "list.csv"
     path.write_text(
         "recipient\n" + "".join(f"38067{i + 1000:07d}\n" for i in range(30)), encoding="utf-8"
     )
     _command("smsfly_send", "--csv", str(path), "--text", "Hi", "--defer", "--limit", "10")
-    [first] = dummy.results
+    [first] = dummy_tasks.results
     _run(first)  # the first 10 are sent
-    dummy.clear()
+    dummy_tasks.clear()
     # The workers never got the next run's tasks (say the broker lost them) ...
     _command("smsfly_send", "--csv", str(path), "--text", "Hi", "--defer", "--limit", "20")
-    dummy.clear()
+    dummy_tasks.clear()
     # ... so running the file again enqueues the 10 still queued and the last 10.
     out = _command("smsfly_send", "--csv", str(path), "--text", "Hi", "--defer")
     assert "30 rows: 20 handed to the task workers, 10 skipped as already sent" in out
-    enqueued = [pk for r in dummy.results for pk in r.args[0]]
+    enqueued = [pk for r in dummy_tasks.results for pk in r.args[0]]
     assert len(enqueued) == 20
-    for result in dummy.results:
+    for result in dummy_tasks.results:
         _run(result)
     assert Message.objects.filter(state=Message.State.ACCEPTED).count() == 30
     sent_to = [r.body["data"]["recipient"] for r in _sends(sandbox)]
     assert len(sent_to) == len(set(sent_to)) == 30
 
 
-def test_smsfly_sync_enqueue_hands_the_due_work_to_workers(sandbox: Simulator, dummy: Any) -> None:
+def test_smsfly_sync_enqueue_hands_the_due_work_to_workers(
+    sandbox: Simulator, dummy_tasks: Any
+) -> None:
     for i in range(3):
         services.send_sms(f"38050765432{i}", "y")
     Message.objects.update(next_check_at=timezone.now())
     out = _command("smsfly_sync", "--enqueue", "--batch-size", "2")
     assert "Enqueued 0 to send and 3 to check." in out
-    assert [r.task.name for r in dummy.results] == ["sync_claimed", "sync_claimed"]
+    assert [r.task.name for r in dummy_tasks.results] == ["sync_claimed", "sync_claimed"]
     assert len(_sends(sandbox)) == 3
     assert not [r for r in sandbox.requests if r.action == "GETMESSAGESTATUS"]
 
 
-def test_recovery_never_requeues_a_message_marked_after_it_was_listed(dummy: Any) -> None:
+def test_recovery_never_requeues_a_message_marked_after_it_was_listed(dummy_tasks: Any) -> None:
     """The worker marks its request between the recovery's SELECT and its UPDATE, and
     its clock is behind by more than the lease: the message must not be queued again
     (its request may be on its way)."""

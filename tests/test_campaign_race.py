@@ -20,12 +20,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from django_smsfly import campaigns, taskcompat
+from django_smsfly import campaigns
 from django_smsfly.backends.sandbox import Simulator, get_simulator
 from django_smsfly.campaigns import runner
 from django_smsfly.models import Campaign, Message, OptOut
 from django_smsfly.ratelimit import reset_rate_limiters
 from django_smsfly.services import reset_client
+from tests.task_backends import DUMMY
 from tests.workers import run_together
 
 pytestmark = [
@@ -34,9 +35,6 @@ pytestmark = [
         connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL)"
     ),
 ]
-
-_PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
-DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
 
 #: Rows of the campaign's file: 40, of which 36 valid.
 VALID = [f"38050{i:07d}" for i in range(200, 236)]

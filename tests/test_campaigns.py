@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_smsfly import campaigns, taskcompat, tasks
+from django_smsfly import campaigns, tasks
 from django_smsfly.backends.sandbox import get_simulator
 from django_smsfly.campaigns import runner
 from django_smsfly.mailing import RowResult
@@ -320,13 +320,10 @@ def test_a_dead_runner_is_replaced_once_its_lease_ran_out() -> None:
 
 
 def test_a_runner_holding_its_lease_gets_no_second_one_from_the_sync_passes(
-    settings: Any,
+    dummy_tasks: Any,
 ) -> None:
     """Every smsfly_sync pass and every sync_due task starts what is due: a runner whose
     lease holds is left alone pass after pass, while one whose lease ran out is revived."""
-    dummy = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
-    settings.TASKS = {"default": {"BACKEND": f"{dummy}.backends.dummy.DummyBackend"}}
-    backend = taskcompat.get_backend("default")
     alive, dead = make(*people(2)), make(*people(2, start=200))
     now = timezone.now()
     Campaign.objects.filter(pk=alive.pk).update(
@@ -340,11 +337,10 @@ def test_a_runner_holding_its_lease_gets_no_second_one_from_the_sync_passes(
         tasks.sync_due.call,
     ]
     for sync_pass in passes * 2:
-        backend.clear()
+        dummy_tasks.clear()
         committed(sync_pass)
-        runners = [r.args for r in backend.results if r.task.name == "run_campaign"]
+        runners = [r.args for r in dummy_tasks.results if r.task.name == "run_campaign"]
         assert runners == [[dead.pk]]
-    backend.clear()
 
 
 # -- progress and export ---------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.utils import timezone
 
-from django_smsfly import services, taskcompat
+from django_smsfly import services
 from django_smsfly.backends.sandbox import TEST_NUMBERS, Outcome, Simulator
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.exceptions import SmsFlyValidationError
@@ -20,9 +20,6 @@ from django_smsfly.models import Campaign, Message, OptOut
 from django_smsfly.quiet import quiet_until
 
 pytestmark = pytest.mark.django_db
-
-_PREFIX = "django.tasks" if taskcompat.FRAMEWORK == "django.tasks" else "django_tasks"
-DUMMY = f"{_PREFIX}.backends.dummy.DummyBackend"
 
 NUMBER = "380501234567"
 
@@ -119,21 +116,17 @@ def test_send_at_is_not_sent_before_its_time_by_smsfly_sync(sandbox: Simulator) 
 
 
 def test_send_at_enqueues_a_task_that_runs_then(
-    sandbox: Simulator, settings: Any, django_capture_on_commit_callbacks: Any
+    sandbox: Simulator, dummy_tasks: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    settings.TASKS = {"default": {"BACKEND": DUMMY}}
-    backend = taskcompat.get_backend("default")
-    backend.clear()
     send_at = timezone.now() + dt.timedelta(hours=2)
     with django_capture_on_commit_callbacks(execute=True):
         message = services.send_viber(NUMBER, text="Hi", send_at=send_at)
-    [result] = backend.results
+    [result] = dummy_tasks.results
     assert result.args == [[message.pk]]
     assert result.task.run_after == send_at
     # A worker that runs it early (an engine without run_after) sends nothing.
     assert result.task.call(*result.args) == {"queued": 1}
     assert _sends(sandbox) == []
-    backend.clear()
 
 
 def test_send_at_in_the_past_sends_at_once(sandbox: Simulator) -> None:
