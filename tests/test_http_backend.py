@@ -42,6 +42,7 @@ from django_smsfly.exceptions import (
     SmsFlyTransportError,
     Verdict,
 )
+from tests.workers import run_together
 
 URL = "https://sms-fly.ua/api/v2/api.php"
 HOST = "sms-fly.ua"
@@ -1243,25 +1244,14 @@ def test_real_concurrent_sends_share_the_pool(
     threads_count, per_thread = 6, 5
     backend = backend_factory(api_url=f"{server.base_url}/ok", pool_size=threads_count)
     replies: list[RawReply] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(threads_count)
 
     def work(index: int) -> None:
-        try:
-            start.wait()
-            for n in range(per_thread):
-                reply = backend.send(make_body("GETMESSAGESTATUS", messageID=f"M{index}-{n}"))
-                replies.append(reply)
-        except BaseException as exc:  # reported by the assertions below
-            errors.append(exc)
+        for n in range(per_thread):
+            reply = backend.send(make_body("GETMESSAGESTATUS", messageID=f"M{index}-{n}"))
+            replies.append(reply)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    run_together(threads_count, work, timeout=30)  # fails on any thread's error
 
-    assert errors == []
     assert len(replies) == threads_count * per_thread
     assert all(reply.body == OK_REPLY for reply in replies)
     sent_ids = sorted(payload["data"]["messageID"] for _, payload, _ in server.received)

@@ -38,6 +38,7 @@ from django_smsfly.exceptions import (
     Verdict,
 )
 from django_smsfly.results import Balances, PriceList, SendResult, Sources, StatusResult
+from tests.workers import run_together
 
 KEY = "sandbox-test-key-0000000000000000000"
 # 12:00 Kyiv in winter (+0200).
@@ -971,20 +972,14 @@ def test_the_sandbox_needs_neither_django_settings_nor_a_database() -> None:
 def test_many_threads_sending_at_once(sim: Simulator, backend: SandboxBackend) -> None:
     ids: list[str] = []
     lock = threading.Lock()
-    start = threading.Barrier(16)
 
-    def worker() -> None:
-        start.wait()
+    def worker(_index: int) -> None:
         for _ in range(50):
             reply = backend.send(body("SENDMESSAGE", GOOD_SEND))
             with lock:
                 ids.append(reply.body["data"]["messageID"])
 
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(16, worker)
     assert len(ids) == len(set(ids)) == 800
     assert len(sim.messages) == 800
     assert sim.balance == Decimal("1000.000") - 800 * Decimal("0.479")
