@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.db import connection
 from django.template import Context, Template
 from django.test import Client, override_settings
@@ -20,20 +20,13 @@ from django_smsfly.admin.changelist import MessagePaginator
 from django_smsfly.backends.sandbox import Fault, get_simulator
 from django_smsfly.models import Message
 from django_smsfly.templatetags.smsfly_admin import smsfly_percent
+from tests.admin_users import staff_with
 
 pytestmark = pytest.mark.django_db
 
 HOSTILE = '<script>alert("x")</script>'
 ESCAPED = "&lt;script&gt;"
 LIST_URL = "admin:django_smsfly_message_changelist"
-
-
-def staff_with(*codenames: str) -> Client:
-    user = User.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 def list_page(browser: Client, **params: Any) -> str:

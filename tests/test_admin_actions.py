@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
@@ -14,19 +14,12 @@ from django.urls import reverse
 from django_smsfly import services
 from django_smsfly.backends.sandbox import Fault, Outcome, Simulator
 from django_smsfly.models import Message
+from tests.admin_users import staff_with
 
 pytestmark = [pytest.mark.django_db, pytest.mark.frozen_sandbox]
 
 LIST_URL = "admin:django_smsfly_message_changelist"
 NUMBER = "380501234567"
-
-
-def staff_with(*codenames: str) -> Client:
-    user = User.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 def url(name: str, message: Message) -> str:

@@ -30,6 +30,7 @@ from django_smsfly.backends.sandbox import Outcome, Simulator
 from django_smsfly.exceptions import SmsFlyValidationError
 from django_smsfly.models import ChannelStatus, Message, StatusChange, Verification
 from django_smsfly.verification import Throttled, check_code, send_code
+from tests.admin_users import staff_with
 from tests.workers import run_together
 
 NUMBER = "380501234567"
@@ -785,9 +786,7 @@ def test_the_fraud_guard_counts_codes_and_refusals_by_reason_and_country(
 
 @pytest.mark.django_db
 def test_the_fraud_guard_needs_the_view_permission(operator: Client) -> None:
-    staff = User.objects.create_user("staff", password="pw", is_staff=True)
-    browser = Client()
-    browser.force_login(staff)
+    browser = staff_with()
     url = reverse("admin:django_smsfly_verification_fraud_guard")
     assert browser.get(url).status_code == 403
     assert operator.get(url).status_code == 200
