@@ -18,6 +18,7 @@
 #   make bench-send the send benchmark alone: PostgreSQL, SQLite, SQLite WAL side by side
 #   make bench-campaign  the campaign benchmark: a 100,000-row upload, sends at the shared
 #                   rate and at a high rate, one SENDMESSAGE per valid row (a few minutes)
+#   make bench-campaign-list  the campaign list's page query as campaigns pile up
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -151,3 +152,8 @@ bench-bulk: $(VENV)/.installed
 BENCH_CAMPAIGN_ARGS ?=
 bench-campaign: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.bench_campaign $(BENCH_CAMPAIGN_ARGS)
+
+# The campaign list's page query as campaigns pile up (same BENCH_CAMPAIGN_ARGS).
+.PHONY: bench-campaign-list
+bench-campaign-list: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.bench_campaign_list $(BENCH_CAMPAIGN_ARGS)

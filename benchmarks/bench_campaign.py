@@ -167,23 +167,10 @@ def setup_django(args: argparse.Namespace, workdir: Path) -> str:
 
     # Every request must stay on record to count them: the largest send leg, twice.
     sandbox_state.MAX_RECORDS = max(sandbox_state.MAX_RECORDS, 2 * args.send_rows + 1000)
-    import django
     from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
 
     settings.configure(
-        SECRET_KEY="benchmarks-only",  # noqa: S106 - a throwaway benchmark site
-        DEBUG=False,
-        USE_TZ=True,
-        TIME_ZONE="Europe/Kyiv",
-        INSTALLED_APPS=[
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "django_smsfly",
-        ],
-        DATABASES={"default": database_config(args, workdir)},
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        **site_settings(args, workdir),
         MEDIA_ROOT=str(workdir / "media"),
         FILE_UPLOAD_TEMP_DIR=str(workdir),
         # campaigns.start() only marks the campaign running: the runner runs here.
@@ -196,6 +183,33 @@ def setup_django(args: argparse.Namespace, workdir: Path) -> str:
             "BACKEND_OPTIONS": {"balance": "1000000000", "latency": args.latency},
         },
     )
+    return start_django()
+
+
+def site_settings(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """The settings every campaign benchmark's throwaway site has."""
+    return {
+        "SECRET_KEY": "benchmarks-only",  # a throwaway benchmark site
+        "DEBUG": False,
+        "USE_TZ": True,
+        "TIME_ZONE": "Europe/Kyiv",
+        "INSTALLED_APPS": [
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django_smsfly",
+        ],
+        "DATABASES": {"default": database_config(args, workdir)},
+        "CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+    }
+
+
+def start_django() -> str:
+    """Set Django up, migrate, and empty a PostgreSQL database (a SQLite file is new).
+    Returns the database's vendor."""
+    import django
+    from django.core.management import call_command
+    from django.db import connection
+
     django.setup()
     call_command("migrate", verbosity=0)
     if connection.vendor == "postgresql":

@@ -542,6 +542,20 @@ class Campaign(models.Model):
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     #: Why it stopped, when it stopped on its own.
     error = models.TextField(_("error"), blank=True)
+    #: Its outcome counts once nothing changes them on their own (finished or
+    #: cancelled, every message final), kept so that the campaign list need not count
+    #: its messages again; ``None`` while they may change. An operator's repair of one
+    #: of its messages, or the deletion of old messages, clears it. See
+    #: :mod:`django_smsfly.campaigns.outcomes`.
+    settled_at = models.DateTimeField(_("counts settled"), null=True, blank=True, editable=False)
+    settled_handled = models.PositiveIntegerField(_("messages handled"), default=0, editable=False)
+    settled_delivered = models.PositiveIntegerField(
+        _("messages delivered"), default=0, editable=False
+    )
+    settled_failed = models.PositiveIntegerField(_("messages failed"), default=0, editable=False)
+    settled_spend = models.DecimalField(
+        _("spend"), max_digits=14, decimal_places=4, null=True, blank=True, editable=False
+    )
     #: The runner that holds the campaign, and until when (a runner that died is
     #: replaced once its lease runs out).
     claim_token = models.CharField(_("claim"), max_length=32, blank=True)

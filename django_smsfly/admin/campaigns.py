@@ -1,8 +1,10 @@
 """The Campaign admin: the list, a new campaign, its check report, its progress, its buttons.
 
 - The list shows each campaign's status, origin, valid rows, progress and outcomes
-  (delivered, failed, spend), counted for the whole page in the list's own query
-  (:class:`CampaignChangeList`), so its query count does not grow with the campaigns.
+  (delivered, failed, spend), in the list's own query
+  (:func:`django_smsfly.campaigns.outcomes.with_outcomes`: read from the campaign once
+  it is over and settled, counted from its messages before), so neither its query
+  count nor its work grows with the campaigns of the past; the list sorts by them.
 - The *add* page is the new-campaign form (:class:`.campaign_forms.NewCampaignForm`):
   the file goes to :func:`django_smsfly.campaigns.create`, which stores and checks it.
 - A campaign's own page is its check report while it is a draft (with the start form
@@ -23,10 +25,9 @@ from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -55,36 +56,13 @@ from django_smsfly.admin.campaign_pages import (
     url_of,
 )
 from django_smsfly.admin.display import money
-from django_smsfly.admin.overview import DELIVERED, FAILED
 from django_smsfly.admin.pages import form_context, own_urls, render
+from django_smsfly.campaigns.outcomes import with_outcomes
 from django_smsfly.conf import smsfly_settings
 from django_smsfly.models import Campaign, Message
 
-#: Messages not yet handled: still to be sent, or on their way to SMS-fly.
-_UNHANDLED = (Message.State.QUEUED, Message.State.SENDING)
 #: Statuses whose campaign is on its way: deleting it would orphan a runner.
 _UNDELETABLE = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING, Campaign.Status.PAUSED)
-
-
-def with_outcomes(queryset: QuerySet[Campaign]) -> QuerySet[Campaign]:
-    """Campaigns with their messages counted (handled, delivered, failed) and their
-    spend summed, in the same query."""
-    return queryset.annotate(
-        n_handled=Count("messages", filter=~Q(messages__state__in=_UNHANDLED)),
-        n_delivered=Count("messages", filter=Q(messages__status__in=DELIVERED)),
-        n_failed=Count(
-            "messages",
-            filter=Q(messages__state=Message.State.FAILED) | Q(messages__status__in=FAILED),
-        ),
-        spend=Sum("messages__cost"),
-    )
-
-
-class CampaignChangeList(ChangeList):
-    """The campaign list, its rows counted and summed in its own query."""
-
-    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
-        return with_outcomes(super().get_queryset(request, exclude_parameters))
 
 
 class CampaignFilter(admin.SimpleListFilter):
@@ -149,8 +127,10 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     # -- the list ---------------------------------------------------------------------
 
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return CampaignChangeList
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        # The outcomes are annotated here, not in the list's own queryset, because the
+        # list orders its rows after it takes this one: sorting by a column needs them.
+        return with_outcomes(super().get_queryset(request))
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: Campaign) -> str:
@@ -441,4 +421,4 @@ class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return export_response(self._campaign(request, object_id))
 
 
-__all__ = ["FINAL", "CampaignAdmin", "CampaignChangeList", "CampaignFilter", "with_outcomes"]
+__all__ = ["FINAL", "CampaignAdmin", "CampaignFilter", "with_outcomes"]

@@ -25,6 +25,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern
 from django.utils.html import format_html
@@ -45,6 +46,7 @@ from django_smsfly.admin.changelist import ChannelsFilter, MessageChangeList, Me
 from django_smsfly.admin.display import money
 from django_smsfly.admin.numbers import NumberSearch
 from django_smsfly.admin.story import status_kind
+from django_smsfly.delivery import retention
 from django_smsfly.models import ChannelChoices, Message
 from django_smsfly.privacy import display_recipient
 from django_smsfly.statuses import DeliveryStatus
@@ -157,6 +159,12 @@ class MessageAdmin(NumberSearch, admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is not None and obj.state in IN_FLIGHT:
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Message) -> None:
+        retention.delete_messages(Message.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        retention.delete_messages(queryset)
 
     # -- the list ---------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ pause, resume and cancel; ``smsfly_send --csv`` runs are campaigns too.
 The parts: :mod:`.checking` (create, check), :mod:`.control` (start, pause, resume,
 cancel, start_due), :mod:`.runner` (the one runner, sending through
 :func:`django_smsfly.mailing.run_csv`), :mod:`.progress` (progress, export) and
-:mod:`.tasks` (the background tasks).
+:mod:`.outcomes` (the list's counts, kept once a campaign is over) and :mod:`.tasks` (the
+background tasks).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from django_smsfly.campaigns.checking import check, create
 from django_smsfly.campaigns.control import cancel, pause, resume, start, start_due
 from django_smsfly.campaigns.errors import CampaignError
+from django_smsfly.campaigns.outcomes import settle
 from django_smsfly.campaigns.progress import Progress, export_rows, progress
 from django_smsfly.campaigns.runner import run
 
@@ -35,6 +37,7 @@ __all__ = [
     "progress",
     "resume",
     "run",
+    "settle",
     "start",
     "start_due",
 ]

@@ -27,11 +27,12 @@ from django.db import (
 )
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
+from django.utils import timezone
 
 from django_smsfly import signals
 from django_smsfly.channels import Channel
 from django_smsfly.conf import smsfly_settings
-from django_smsfly.models import ChannelStatus, Message, StatusChange
+from django_smsfly.models import Campaign, ChannelStatus, Message, StatusChange
 from django_smsfly.results import ChannelResult
 from django_smsfly.statuses import DeliveryStatus
 
@@ -167,6 +168,18 @@ def signal_transitions(message: Message, transitions: Iterable[Transition]) -> N
 def all_final(rows: Iterable[ChannelStatus]) -> bool:
     """Whether every channel row has a final status (nothing left to poll)."""
     return all(DeliveryStatus(row.status).is_final for row in rows)
+
+
+def unsettle(campaign_pks: Iterable[int | None]) -> None:
+    """Count these campaigns from their messages again: one of their final messages is
+    about to change (call it in the transaction that changes it).
+
+    Moving ``updated_at`` too keeps a settling that counted before the change from
+    storing its counts (see :mod:`django_smsfly.campaigns.outcomes`).
+    """
+    pks = {pk for pk in campaign_pks if pk is not None}
+    if pks:
+        Campaign.objects.filter(pk__in=pks).update(settled_at=None, updated_at=timezone.now())
 
 
 def send_lease() -> dt.timedelta:

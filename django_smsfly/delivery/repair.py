@@ -51,6 +51,7 @@ def requeue(message_pk: int, *, allow_unknown: bool = False) -> Message | None:
             updated_at=now,
         ):
             return None
+        records.unsettle([message.campaign_id])
         if old is not DeliveryStatus.QUEUED:
             records.history(message, None, old, DeliveryStatus.QUEUED, raw=RESEND).save()
     message.refresh_from_db()
@@ -105,6 +106,7 @@ def attach_message_id(message_pk: int, message_id: str) -> Message:
                 raise SmsFlyValidationError(
                     _("The message changed meanwhile; reload it."), field="message_id"
                 )
+            records.unsettle([message.campaign_id])
             ChannelStatus.objects.bulk_create(rows)
             StatusChange.objects.bulk_create(changes)
             records.signal_transitions(message, transitions)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from django_smsfly.delivery import records
 from django_smsfly.models import Message, MessageQuerySet
 
 
@@ -23,9 +25,17 @@ def delete_old_messages(older_than: dt.timedelta, *, batch_size: int = 1000) -> 
         pks = list(finished.order_by("pk").values_list("pk", flat=True)[:batch_size])
         if not pks:
             return deleted
-        with transaction.atomic():
-            Message.objects.filter(pk__in=pks).delete()
+        delete_messages(Message.objects.filter(pk__in=pks))
         deleted += len(pks)
+
+
+def delete_messages(messages: QuerySet[Message]) -> None:
+    """Delete these messages (their channel statuses and history go with them), and
+    have their campaigns counted from what is left: a campaign's kept counts
+    (``settled_*``) would otherwise go on counting them."""
+    with transaction.atomic():
+        records.unsettle(messages.order_by().values_list("campaign_id", flat=True).distinct())
+        messages.delete()
 
 
 def count_old_messages(older_than: dt.timedelta) -> int:

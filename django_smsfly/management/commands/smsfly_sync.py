@@ -192,6 +192,9 @@ class Command(SmsFlyCommand):
         if pks is None and not options["no_send"]:
             # Scheduled campaigns whose time has come, runners that died.
             campaigns.start_due()
+        if pks is None:
+            # Campaigns that are over and all final keep their counts for the list.
+            campaigns.settle()
         try:
             return services.run_sync_pass(
                 limit=options["limit"],
