@@ -84,3 +84,27 @@ def test_the_preview_shows_the_viber_text_and_button(
     expect(page.locator("#smsfly-preview-sms-text")).to_have_text("Order 7 shipped")
     page.check("input[name=channels][value='viber']")
     expect(page.locator("#smsfly-preview-sms")).to_be_hidden()
+
+
+def test_typing_in_a_sample_keeps_the_caret_when_the_preview_redraws(
+    logged_in_page: Page, url: Callable[..., str]
+) -> None:
+    # Each answer used to put every sample row back in order, moving the one being
+    # typed in: the browser took the focus from it, and the next keys went nowhere.
+    page = logged_in_page
+    page.goto(url(ADD))
+    page.fill("#id_sms_text", "Hi {{ name }}, order {{ order }} is ready.")
+    sample = page.locator("#smsfly-sample-name")
+    expect(sample).to_have_value("name")
+    expect(page.locator("#smsfly-template-preview")).to_have_attribute("data-state", "ready")
+    sample.click()
+    sample.press("End")
+    sample.press_sequentially("-O")
+    sms_text = page.locator("#smsfly-preview-sms-text")
+    expect(sms_text).to_have_text("Hi name-O, order order is ready.")  # an answer drawn
+    assert page.evaluate(
+        "document.activeElement && document.activeElement.id"
+    ) == sample.get_attribute("id")
+    page.keyboard.type("lena")
+    expect(sample).to_have_value("name-Olena")
+    expect(sms_text).to_have_text("Hi name-Olena, order order is ready.")

@@ -27,15 +27,22 @@
     });
   }
 
-  /* Keep one input per variable, in the server's order; keep what was typed. */
+  /* Keep one input per variable, in the server's order; keep what was typed. A row
+   * already in its place is left there: moving a node takes the focus from the input
+   * in it, and the operator typing there would lose the caret at every answer. */
   function drawSamples(panel, names) {
     var box = panel.querySelector("#smsfly-preview-samples");
     var existing = {};
     Array.prototype.forEach.call(box.querySelectorAll("input"), function (input) {
-      existing[input.getAttribute("data-variable")] = input.closest(".smsfly-preview-sample");
+      var row = input.closest(".smsfly-preview-sample");
+      if (names.indexOf(input.getAttribute("data-variable")) === -1) {
+        row.remove();  // a variable the texts no longer use
+      } else {
+        existing[input.getAttribute("data-variable")] = row;
+      }
     });
     var added = false;
-    names.forEach(function (name) {
+    names.forEach(function (name, index) {
       var row = existing[name];
       if (!row) {
         row = document.createElement("div");
@@ -54,11 +61,10 @@
         row.appendChild(input);
         added = true;
       }
-      delete existing[name];
-      box.appendChild(row);  // moves an existing row into order
-    });
-    Object.keys(existing).forEach(function (name) {
-      existing[name].remove();
+      var here = box.children[index] || null;
+      if (here !== row) {
+        box.insertBefore(row, here);
+      }
     });
     panel.querySelector("#smsfly-preview-no-samples").hidden = names.length > 0;
     return added;
