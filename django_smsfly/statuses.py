@@ -150,6 +150,14 @@ _FINAL = frozenset(
     }
 )
 
+#: The stored values (``Message.status``) counted as delivered, for queries.
+DELIVERED_VALUES: tuple[str, ...] = tuple(s.value for s in DeliveryStatus if s.is_success)
+#: The stored values counted as failed: final, and not delivered (a message whose every
+#: channel was refunded was not delivered either).
+FAILED_VALUES: tuple[str, ...] = tuple(
+    s.value for s in DeliveryStatus if s.is_final and not s.is_success
+)
+
 #: How every raw status maps to a normalized one (UNKNOWN maps to nothing: it is kept
 #: as raw text and never moves a channel).
 RAW_TO_DELIVERY: dict[Status, DeliveryStatus] = {

@@ -39,15 +39,10 @@ from django.utils.translation import gettext as _
 from django_smsfly.admin import pages
 from django_smsfly.channels import Channel
 from django_smsfly.models import ChannelStatus, Message, StatusChoices
-from django_smsfly.statuses import DeliveryStatus
+from django_smsfly.statuses import DELIVERED_VALUES, FAILED_VALUES, DeliveryStatus
 
-#: Message statuses counted as delivered.
-DELIVERED = tuple(status.value for status in DeliveryStatus if status.is_success)
-#: Message statuses counted as failed: final, and not delivered (a message whose every
-#: channel was refunded was not delivered either).
-FAILED = tuple(
-    status.value for status in DeliveryStatus if status.is_final and not status.is_success
-)
+#: Message statuses counted as delivered, and as failed.
+DELIVERED, FAILED = DELIVERED_VALUES, FAILED_VALUES
 #: The days the admin's overview page covers, today included.
 DAYS = 30
 #: How many reasons for failure the page lists.

@@ -42,17 +42,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from django_smsfly.models import Campaign, Message
-from django_smsfly.statuses import DeliveryStatus
+from django_smsfly.statuses import DELIVERED_VALUES, FAILED_VALUES
 
 State = Message.State
 #: Campaigns whose rows will not be sent any more: their counts can settle.
 OVER = (Campaign.Status.FINISHED, Campaign.Status.CANCELLED)
-#: Message statuses counted as delivered.
-DELIVERED = tuple(status.value for status in DeliveryStatus if status.is_success)
-#: Message statuses counted as failed: final, and not delivered.
-FAILED = tuple(
-    status.value for status in DeliveryStatus if status.is_final and not status.is_success
-)
+#: Message statuses counted as delivered, and as failed (as on the overview).
+DELIVERED, FAILED = DELIVERED_VALUES, FAILED_VALUES
 
 #: Messages handled: no longer waiting to be sent or on their way.
 HANDLED = ~Q(state__in=(State.QUEUED, State.SENDING))

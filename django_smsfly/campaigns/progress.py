@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from django_smsfly.exceptions import SmsFlyCancelled, SmsFlyOptedOut
 from django_smsfly.models import Campaign, Message
-from django_smsfly.statuses import DeliveryStatus
+from django_smsfly.statuses import DELIVERED_VALUES
 
 #: The cost columns' precision.
 CENT = Decimal("0.0001")
@@ -28,7 +28,7 @@ RATE_WINDOW = 60
 State = Message.State
 OPTED_OUT = SmsFlyOptedOut.default_code
 CANCELLED = SmsFlyCancelled.default_code
-DELIVERED = (DeliveryStatus.DELIVERED.value, DeliveryStatus.VIEWED.value)
+DELIVERED = DELIVERED_VALUES
 
 
 @dataclass(frozen=True)
